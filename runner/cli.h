@@ -1,0 +1,19 @@
+/*
+ * Subcommands of the djrun tool. Each takes the arguments after its name (argv[0] is the
+ * subcommand name), writes results to stdout and everything else to stderr, and returns an
+ * exit code from runner/exit.h.
+ */
+#ifndef DJ_RUNNER_CLI_H
+#define DJ_RUNNER_CLI_H
+
+int dj_cmd_inspect(int argc, char **argv); /* runner/cmd_inspect.c */
+int dj_cmd_config(int argc, char **argv);  /* runner/cmd_config.c */
+
+/* "djrun: <msg>" plus "try 'djrun <cmd> --help'" on stderr; returns DJ_EXIT_USAGE. */
+int dj_cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 2, 3)))
+#endif
+	;
+
+#endif
