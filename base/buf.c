@@ -104,6 +104,18 @@ void dj_buf_dispose(dj_buf *b)
 	b->len = b->cap = 0;
 }
 
+const char *dj_strip_slashes(const char *s, size_t *len)
+{
+	size_t n;
+	while (*s == '/')
+		s++;
+	n = strlen(s);
+	while (n && s[n - 1] == '/')
+		n--;
+	*len = n;
+	return s;
+}
+
 int dj_file_read(const char *path, dj_buf *out, dj_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -52,6 +52,11 @@ static inline dj_bytes dj_buf_bytes(const dj_buf *b)
 	return v;
 }
 
+/* Python's s.strip("/"): returns where the stripped text starts in `s` and sets *len to its
+ * length (0 when nothing but slashes). Store section prefixes are compared in this form
+ * (formats.md §5.1, §7, §8.3). */
+const char *dj_strip_slashes(const char *s, size_t *len);
+
 /* Read a whole file into `out` (appended). DJ_ENOTFOUND if absent; err names the path. */
 int dj_file_read(const char *path, dj_buf *out, dj_err *err);
 /* Write bytes to `path` through `path.tmp.<pid>` and rename. */

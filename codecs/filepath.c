@@ -7,11 +7,7 @@
 static bool starts_with_section(const char *p, const char *prefix)
 {
 	size_t n;
-	while (*prefix == '/')
-		prefix++;
-	n = strlen(prefix);
-	while (n && prefix[n - 1] == '/')
-		n--;
+	prefix = dj_strip_slashes(prefix, &n);
 	return strncmp(p, prefix, n) == 0 && p[n] == '/';
 }
 

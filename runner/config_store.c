@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/buf.h"
 #include "runner/config.h"
 #include "runner/config_internal.h"
 
@@ -181,11 +182,7 @@ static bool truthy(const json_t *v)
 static char *norm_prefix(const char *p, char *buf, size_t n)
 {
 	size_t len;
-	while (*p == '/')
-		p++;
-	len = strlen(p);
-	while (len && p[len - 1] == '/')
-		len--;
+	p = dj_strip_slashes(p, &len);
 	snprintf(buf, n, "%.*s/", (int)len, p);
 	return buf;
 }

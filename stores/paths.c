@@ -16,11 +16,7 @@ static int nomem(int rc, dj_err *err)
 static int add_section(dj_buf *out, const char *prefix, dj_err *err)
 {
 	size_t n;
-	while (*prefix == '/')
-		prefix++;
-	n = strlen(prefix);
-	while (n && prefix[n - 1] == '/')
-		n--;
+	prefix = dj_strip_slashes(prefix, &n);
 	if (!n)
 		return 0;
 	return nomem(dj_buf_add(out, prefix, n) || dj_buf_addc(out, '/'), err);
