@@ -1,4 +1,5 @@
 #include "codecs/attach.h"
+#include "base/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,5 @@
 #include "codecs/npy.h"
+#include "base/utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>

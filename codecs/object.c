@@ -1,5 +1,7 @@
 #include "codecs/object.h"
 
+#include "base/utf8.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,47 +10,6 @@
 #include <jansson.h>
 
 /* ---- Python json.dumps text ---- */
-
-/* Decode one UTF-8 sequence at s[0..n) strictly (no overlongs, surrogates or > U+10FFFF).
- * Returns its length, or 0 when invalid. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	size_t len;
-	uint32_t c = s[0], min;
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if ((c & 0xE0) == 0xC0)
-		len = 2, c &= 0x1F, min = 0x80;
-	else if ((c & 0xF0) == 0xE0)
-		len = 3, c &= 0x0F, min = 0x800;
-	else if ((c & 0xF8) == 0xF0)
-		len = 4, c &= 0x07, min = 0x10000;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3F);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	*cp = c;
-	return len;
-}
-
-bool dj_utf8_valid(const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	uint32_t c;
-	for (size_t i = 0, k; i < n; i += k)
-		if (!(k = utf8_next(s + i, n - i, &c)))
-			return false;
-	return true;
-}
 
 static int add_u16(dj_buf *out, uint32_t u)
 {
@@ -62,7 +23,7 @@ int dj_pyjson_str(dj_buf *out, const char *s, size_t n, dj_err *err)
 	int rc = dj_buf_addc(out, '"');
 	while (rc == 0 && i < n) {
 		uint32_t c;
-		size_t k = utf8_next(p + i, n - i, &c);
+		size_t k = dj_utf8_next(p + i, n - i, &c);
 		if (!k)
 			return dj_err_set(err, DJ_EFORMAT, "json: text is not valid UTF-8 at byte %zu", i);
 		i += k;

@@ -31,8 +31,6 @@
 int dj_pyjson_str(dj_buf *out, const char *s, size_t n, dj_err *err);
 /* As dj_pyjson_str for a NUL-terminated string, or `null` when s is NULL. */
 int dj_pyjson_strz(dj_buf *out, const char *s, dj_err *err);
-/* True when p[0..n) is strict UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
-bool dj_utf8_valid(const void *p, size_t n);
 
 /* ---- timestamps: Python datetime.isoformat() of an aware UTC datetime ---- */
 

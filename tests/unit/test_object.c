@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "codecs/filepath.h"
+#include "base/utf8.h"
 #include "codecs/hash.h"
 #include "codecs/object.h"
 #include "stores/paths.h"
