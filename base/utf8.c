@@ -41,3 +41,21 @@ bool dj_utf8_valid(const void *p, size_t n)
 			return false;
 	return true;
 }
+
+int dj_utf8_add(dj_buf *b, uint32_t c)
+{
+	char t[4];
+	size_t n;
+	if (c < 0x80) {
+		t[0] = (char)c, n = 1;
+	} else if (c < 0x800) {
+		t[0] = (char)(0xC0 | (c >> 6)), t[1] = (char)(0x80 | (c & 0x3F)), n = 2;
+	} else if (c < 0x10000) {
+		t[0] = (char)(0xE0 | (c >> 12)), t[1] = (char)(0x80 | ((c >> 6) & 0x3F));
+		t[2] = (char)(0x80 | (c & 0x3F)), n = 3;
+	} else {
+		t[0] = (char)(0xF0 | (c >> 18)), t[1] = (char)(0x80 | ((c >> 12) & 0x3F));
+		t[2] = (char)(0x80 | ((c >> 6) & 0x3F)), t[3] = (char)(0x80 | (c & 0x3F)), n = 4;
+	}
+	return dj_buf_add(b, t, n);
+}

@@ -9,422 +9,7 @@
 #include <jansson.h>
 
 #include "codecs/object.h"
-
-/*
- * The header is a Python literal that numpy reads with ast.literal_eval (§6.9). This file
- * carries a small parser for the literals that can appear there (str, int, bool, None, tuple,
- * list, dict) and a printer that reproduces Python's repr(), so that a structured descr is
- * re-emitted exactly as numpy would.
- */
-
-/* ---- Python literals ---- */
-
-typedef enum { LIT_STR, LIT_INT, LIT_BOOL, LIT_NONE, LIT_TUPLE, LIT_LIST, LIT_DICT } lit_kind;
-
-typedef struct lit {
-	lit_kind kind;
-	bool neg;        /* INT */
-	uint64_t u;      /* INT magnitude, BOOL 0/1 */
-	char *s;         /* STR: UTF-8, NUL-terminated */
-	size_t slen;
-	struct lit **items; /* TUPLE/LIST: n items; DICT: n pairs as 2n entries */
-	size_t n;
-} lit;
-
-#define LIT_MAX_DEPTH 32
-
-static void lit_free(lit *l)
-{
-	if (!l)
-		return;
-	for (size_t i = 0; i < (l->kind == LIT_DICT ? 2 * l->n : l->n); i++)
-		lit_free(l->items[i]);
-	free(l->items);
-	free(l->s);
-	free(l);
-}
-
-typedef struct lexer {
-	const char *start, *p, *end;
-	int depth;
-	dj_err *err;
-} lexer;
-
-static lit *lex_fail(lexer *lx, int code, const char *what)
-{
-	dj_err_set(lx->err, code, "npy header: %s at offset %zu", what, (size_t)(lx->p - lx->start));
-	return NULL;
-}
-
-static void skip_ws(lexer *lx)
-{
-	while (lx->p < lx->end) {
-		char c = *lx->p;
-		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f')
-			lx->p++;
-		else if (c == '\\' && lx->end - lx->p >= 2 && lx->p[1] == '\n')
-			lx->p += 2; /* explicit line joining */
-		else if (c == '#')
-			while (lx->p < lx->end && *lx->p != '\n')
-				lx->p++;
-		else
-			break;
-	}
-}
-
-static lit *lit_new(lexer *lx, lit_kind k)
-{
-	lit *l = calloc(1, sizeof(*l));
-	if (!l)
-		lex_fail(lx, DJ_ENOMEM, "out of memory");
-	else
-		l->kind = k;
-	return l;
-}
-
-static int hexv(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F'                 ? c - 'A' + 10
-						      : -1;
-}
-
-static int add_utf8(dj_buf *b, uint32_t c)
-{
-	char t[4];
-	size_t n;
-	if (c < 0x80)
-		t[0] = (char)c, n = 1;
-	else if (c < 0x800)
-		t[0] = (char)(0xC0 | (c >> 6)), t[1] = (char)(0x80 | (c & 0x3F)), n = 2;
-	else if (c < 0x10000)
-		t[0] = (char)(0xE0 | (c >> 12)), t[1] = (char)(0x80 | ((c >> 6) & 0x3F)),
-		t[2] = (char)(0x80 | (c & 0x3F)), n = 3;
-	else
-		t[0] = (char)(0xF0 | (c >> 18)), t[1] = (char)(0x80 | ((c >> 12) & 0x3F)),
-		t[2] = (char)(0x80 | ((c >> 6) & 0x3F)), t[3] = (char)(0x80 | (c & 0x3F)), n = 4;
-	return dj_buf_add(b, t, n);
-}
-
-/* Escape after a backslash in a non-raw literal: returns 0, or -1 for an invalid escape. */
-static int lex_escape(lexer *lx, dj_buf *b)
-{
-	static const char simple_in[] = "\\'\"abfnrtv", simple_out[] = "\\'\"\a\b\f\n\r\t\v";
-	char c = *lx->p++;
-	const char *k = strchr(simple_in, c);
-	uint32_t v = 0;
-	int digits = 0;
-	if (c && k)
-		return dj_buf_addc(b, simple_out[k - simple_in]);
-	if (c == '\n')
-		return 0;
-	if (c >= '0' && c <= '7') {
-		v = (uint32_t)(c - '0');
-		for (int i = 0; i < 2 && lx->p < lx->end && *lx->p >= '0' && *lx->p <= '7'; i++)
-			v = v * 8 + (uint32_t)(*lx->p++ - '0');
-		return add_utf8(b, v);
-	}
-	digits = c == 'x' ? 2 : c == 'u' ? 4 : c == 'U' ? 8 : 0;
-	if (!digits)
-		return dj_buf_addc(b, '\\') || dj_buf_addc(b, c) ? -1 : 0; /* kept, as Python does */
-	for (int i = 0; i < digits; i++) {
-		int h = lx->p < lx->end ? hexv(*lx->p) : -1;
-		if (h < 0)
-			return -1;
-		v = v * 16 + (uint32_t)h;
-		lx->p++;
-	}
-	if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-		return -1;
-	return add_utf8(b, v);
-}
-
-static lit *lex_string(lexer *lx)
-{
-	dj_buf b = DJ_BUF_INIT;
-	char q;
-	lit *l;
-	if (*lx->p == 'u' || *lx->p == 'U')
-		lx->p++;
-	q = *lx->p++;
-	for (;;) {
-		if (lx->p >= lx->end || *lx->p == '\n') {
-			dj_buf_dispose(&b);
-			return lex_fail(lx, DJ_EFORMAT, "unterminated string");
-		}
-		char c = *lx->p++;
-		if (c == q)
-			break;
-		if ((c == '\\' ? (lx->p < lx->end ? lex_escape(lx, &b) : -1) : dj_buf_addc(&b, c)) < 0) {
-			dj_buf_dispose(&b);
-			return lex_fail(lx, DJ_EFORMAT, "bad string escape");
-		}
-	}
-	if (!(l = lit_new(lx, LIT_STR))) {
-		dj_buf_dispose(&b);
-		return NULL;
-	}
-	l->s = dj_buf_take(&b, &l->slen);
-	if (!l->s) {
-		lit_free(l);
-		return lex_fail(lx, DJ_ENOMEM, "out of memory");
-	}
-	return l;
-}
-
-static lit *lex_int(lexer *lx, bool neg)
-{
-	uint64_t v = 0;
-	bool any = false;
-	lit *l;
-	while (lx->p < lx->end && ((*lx->p >= '0' && *lx->p <= '9') || (*lx->p == '_' && any))) {
-		if (*lx->p != '_') {
-			unsigned d = (unsigned)(*lx->p - '0');
-			if (v > (UINT64_MAX - d) / 10)
-				return lex_fail(lx, DJ_EFORMAT, "integer too large");
-			v = v * 10 + d;
-			any = true;
-		}
-		lx->p++;
-	}
-	if (!any)
-		return lex_fail(lx, DJ_EFORMAT, "expected a number");
-	if ((l = lit_new(lx, LIT_INT))) {
-		l->u = v;
-		l->neg = neg && v;
-	}
-	return l;
-}
-
-static bool word_at(lexer *lx, const char *w)
-{
-	size_t n = strlen(w);
-	if ((size_t)(lx->end - lx->p) < n || memcmp(lx->p, w, n) != 0)
-		return false;
-	if (lx->p + n < lx->end) {
-		char c = lx->p[n];
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '_')
-			return false;
-	}
-	lx->p += n;
-	return true;
-}
-
-static lit *lex_value(lexer *lx);
-
-static int push_item(lit *l, lit *item)
-{
-	lit **n = realloc(l->items, (l->n + 1) * sizeof(*n));
-	if (!n)
-		return -1;
-	l->items = n;
-	l->items[l->n++] = item;
-	return 0;
-}
-
-/* Comma-separated items up to `close`; a tuple of one item needs its trailing comma. */
-static lit *lex_seq(lexer *lx, lit_kind kind, char close)
-{
-	lit *l = lit_new(lx, kind), *item;
-	bool comma = false;
-	if (!l)
-		return NULL;
-	for (;;) {
-		skip_ws(lx);
-		if (lx->p < lx->end && *lx->p == close) {
-			lx->p++;
-			break;
-		}
-		if (l->n && !comma)
-			goto bad;
-		if (!(item = lex_value(lx)))
-			goto fail;
-		if (push_item(l, item) < 0) {
-			lit_free(item);
-			lex_fail(lx, DJ_ENOMEM, "out of memory");
-			goto fail;
-		}
-		skip_ws(lx);
-		comma = lx->p < lx->end && *lx->p == ',';
-		if (comma)
-			lx->p++;
-	}
-	if (kind == LIT_TUPLE && l->n == 1 && !comma) {
-		/* "(x)" is x itself, not a tuple */
-		item = l->items[0];
-		l->n = 0;
-		lit_free(l);
-		return item;
-	}
-	return l;
-bad:
-	lex_fail(lx, DJ_EFORMAT, "expected ',' between items");
-fail:
-	lit_free(l);
-	return NULL;
-}
-
-static lit *lex_dict(lexer *lx)
-{
-	lit *l = lit_new(lx, LIT_DICT), *k = NULL, *v = NULL;
-	if (!l)
-		return NULL;
-	for (;;) {
-		skip_ws(lx);
-		if (lx->p < lx->end && *lx->p == '}') {
-			lx->p++;
-			return l;
-		}
-		if (!(k = lex_value(lx)))
-			goto fail;
-		skip_ws(lx);
-		if (lx->p >= lx->end || *lx->p++ != ':') {
-			lex_fail(lx, DJ_EFORMAT, "expected ':' in dict");
-			goto fail;
-		}
-		if (!(v = lex_value(lx)))
-			goto fail;
-		lit **n = realloc(l->items, (2 * l->n + 2) * sizeof(*n));
-		if (!n) {
-			lex_fail(lx, DJ_ENOMEM, "out of memory");
-			goto fail;
-		}
-		l->items = n;
-		l->items[2 * l->n] = k;
-		l->items[2 * l->n + 1] = v;
-		l->n++;
-		k = v = NULL;
-		skip_ws(lx);
-		if (lx->p < lx->end && *lx->p == ',')
-			lx->p++;
-		else if (lx->p >= lx->end || *lx->p != '}') {
-			lex_fail(lx, DJ_EFORMAT, "expected ',' or '}' in dict");
-			goto fail;
-		}
-	}
-fail:
-	lit_free(k);
-	lit_free(v);
-	lit_free(l);
-	return NULL;
-}
-
-static lit *lex_value(lexer *lx)
-{
-	lit *l = NULL;
-	char c;
-	skip_ws(lx);
-	if (lx->p >= lx->end)
-		return lex_fail(lx, DJ_EFORMAT, "unexpected end");
-	if (++lx->depth > LIT_MAX_DEPTH)
-		return lex_fail(lx, DJ_EFORMAT, "nested too deeply");
-	c = *lx->p;
-	if (c == '\'' || c == '"' ||
-	    ((c == 'u' || c == 'U') && lx->end - lx->p > 1 && (lx->p[1] == '\'' || lx->p[1] == '"')))
-		l = lex_string(lx);
-	else if (c >= '0' && c <= '9')
-		l = lex_int(lx, false);
-	else if (c == '-' || c == '+') {
-		lx->p++;
-		skip_ws(lx);
-		l = lex_int(lx, c == '-');
-	} else if (c == '(' || c == '[' || c == '{') {
-		lx->p++;
-		l = c == '(' ? lex_seq(lx, LIT_TUPLE, ')') : c == '[' ? lex_seq(lx, LIT_LIST, ']')
-								: lex_dict(lx);
-	} else if (word_at(lx, "True")) {
-		if ((l = lit_new(lx, LIT_BOOL)))
-			l->u = 1;
-	} else if (word_at(lx, "False")) {
-		l = lit_new(lx, LIT_BOOL);
-	} else if (word_at(lx, "None"))
-		l = lit_new(lx, LIT_NONE);
-	else
-		l = lex_fail(lx, DJ_EFORMAT, "unexpected character");
-	lx->depth--;
-	return l;
-}
-
-/* ---- repr() ---- */
-
-/* str.isprintable() for non-ASCII code points, approximated by the ranges that matter in
- * field names: C1 controls, NBSP, soft hyphen, Unicode spaces/format characters, surrogates,
- * private use and non-characters are escaped as Python does. */
-static bool printable(uint32_t c)
-{
-	return !(c <= 0xA0 || c == 0xAD || (c >= 0x600 && c <= 0x605) || c == 0x61C || c == 0x6DD ||
-		 c == 0x70F || c == 0x180E || c == 0x1680 || (c >= 0x2000 && c <= 0x200F) ||
-		 (c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x206F) || c == 0x3000 ||
-		 (c >= 0xD800 && c <= 0xF8FF) || c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB) ||
-		 c >= 0xFFFE);
-}
-
-static size_t utf8_dec(const unsigned char *s, size_t n, uint32_t *c)
-{
-	size_t k = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : 4;
-	if (k > n)
-		return 0;
-	*c = k == 1 ? s[0] : k == 2 ? s[0] & 0x1Fu : k == 3 ? s[0] & 0x0Fu : s[0] & 0x07u;
-	for (size_t i = 1; i < k; i++)
-		*c = (*c << 6) | (s[i] & 0x3Fu);
-	return k;
-}
-
-static int repr_str(dj_buf *b, const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	char q = memchr(s, '\'', n) && !memchr(s, '"', n) ? '"' : '\'';
-	int rc = dj_buf_addc(b, q);
-	for (size_t i = 0, k; i < n && rc == 0; i += k) {
-		uint32_t c;
-		if (!(k = utf8_dec(p + i, n - i, &c)))
-			return -1;
-		if (c == (uint32_t)q || c == '\\')
-			rc = dj_buf_addc(b, '\\') || dj_buf_addc(b, (char)c);
-		else if (c == '\t' || c == '\n' || c == '\r')
-			rc = dj_buf_adds(b, c == '\t' ? "\\t" : c == '\n' ? "\\n" : "\\r");
-		else if (c < 0x20 || c == 0x7F)
-			rc = dj_buf_addf(b, "\\x%02x", c);
-		else if (c < 0x7F || printable(c))
-			rc = dj_buf_add(b, s + i, k);
-		else
-			rc = dj_buf_addf(b, c <= 0xFF ? "\\x%02" PRIx32 : c <= 0xFFFF ? "\\u%04" PRIx32
-										: "\\U%08" PRIx32,
-					 c);
-	}
-	return rc || dj_buf_addc(b, q) ? -1 : 0;
-}
-
-static int lit_repr(dj_buf *b, const lit *l)
-{
-	int rc = 0;
-	switch (l->kind) {
-	case LIT_STR:
-		return repr_str(b, l->s, l->slen);
-	case LIT_INT:
-		return dj_buf_addf(b, "%s%" PRIu64, l->neg ? "-" : "", l->u);
-	case LIT_BOOL:
-		return dj_buf_adds(b, l->u ? "True" : "False");
-	case LIT_NONE:
-		return dj_buf_adds(b, "None");
-	case LIT_TUPLE:
-	case LIT_LIST:
-		rc = dj_buf_addc(b, l->kind == LIT_TUPLE ? '(' : '[');
-		for (size_t i = 0; i < l->n && rc == 0; i++)
-			rc = (i && dj_buf_adds(b, ", ")) || lit_repr(b, l->items[i]);
-		if (rc == 0 && l->kind == LIT_TUPLE && l->n == 1)
-			rc = dj_buf_addc(b, ',');
-		return rc || dj_buf_addc(b, l->kind == LIT_TUPLE ? ')' : ']') ? -1 : 0;
-	case LIT_DICT:
-		rc = dj_buf_addc(b, '{');
-		for (size_t i = 0; i < l->n && rc == 0; i++)
-			rc = (i && dj_buf_adds(b, ", ")) || lit_repr(b, l->items[2 * i]) ||
-			     dj_buf_adds(b, ": ") || lit_repr(b, l->items[2 * i + 1]);
-		return rc || dj_buf_addc(b, '}') ? -1 : 0;
-	}
-	return -1;
-}
+#include "codecs/pylit.h"
 
 /* ---- simple descriptors ---- */
 
@@ -522,14 +107,14 @@ static int simple_str(dj_buf *b, const simple_dt *d)
 
 /* ---- structured descriptors ---- */
 
-static int struct_check(lit *list, size_t *size, dj_err *err);
+static int struct_check(dj_pylit *list, size_t *size, dj_err *err);
 
-static int shape_product(const lit *shape, size_t *prod, dj_err *err)
+static int shape_product(const dj_pylit *shape, size_t *prod, dj_err *err)
 {
 	*prod = 1;
 	for (size_t i = 0; i < shape->n; i++) {
-		const lit *d = shape->items[i];
-		if (d->kind != LIT_INT || d->neg)
+		const dj_pylit *d = shape->items[i];
+		if (d->kind != DJ_PYLIT_INT || d->neg)
 			return dj_err_set(err, DJ_EFORMAT, "npy: bad subarray shape in descr");
 		if (d->u && *prod > SIZE_MAX / d->u)
 			return dj_err_set(err, DJ_EFORMAT, "npy: subarray too large in descr");
@@ -538,23 +123,23 @@ static int shape_product(const lit *shape, size_t *prod, dj_err *err)
 	return 0;
 }
 
-static bool field_name_ok(const lit *name)
+static bool field_name_ok(const dj_pylit *name)
 {
-	if (name->kind == LIT_STR)
+	if (name->kind == DJ_PYLIT_STR)
 		return true;
-	return name->kind == LIT_TUPLE && name->n == 2 && name->items[0]->kind == LIT_STR &&
-	       name->items[1]->kind == LIT_STR;
+	return name->kind == DJ_PYLIT_TUPLE && name->n == 2 && name->items[0]->kind == DJ_PYLIT_STR &&
+	       name->items[1]->kind == DJ_PYLIT_STR;
 }
 
 /* Canonicalise the field format in place and return its size. */
-static int field_format(lit *fmt, size_t *size, dj_err *err)
+static int field_format(dj_pylit *fmt, size_t *size, dj_err *err)
 {
 	dj_buf b = DJ_BUF_INIT;
 	simple_dt d;
 	int rc;
-	if (fmt->kind == LIT_LIST)
+	if (fmt->kind == DJ_PYLIT_LIST)
 		return struct_check(fmt, size, err);
-	if (fmt->kind != LIT_STR)
+	if (fmt->kind != DJ_PYLIT_STR)
 		return dj_err_set(err, DJ_ENOTSUP, "npy: unsupported field format in descr");
 	if ((rc = simple_parse(fmt->s, &d, err)) < 0)
 		return rc;
@@ -567,35 +152,35 @@ static int field_format(lit *fmt, size_t *size, dj_err *err)
 }
 
 /* A structured descr: [(name, format[, shape]), ...]; sums the item size. */
-static int struct_check(lit *list, size_t *size, dj_err *err)
+static int struct_check(dj_pylit *list, size_t *size, dj_err *err)
 {
 	*size = 0;
 	for (size_t i = 0; i < list->n; i++) {
-		lit *f = list->items[i];
+		dj_pylit *f = list->items[i];
 		size_t fsize, prod = 1;
 		int rc;
-		if (f->kind != LIT_TUPLE || (f->n != 2 && f->n != 3) || !field_name_ok(f->items[0]))
+		if (f->kind != DJ_PYLIT_TUPLE || (f->n != 2 && f->n != 3) || !field_name_ok(f->items[0]))
 			return dj_err_set(err, DJ_EFORMAT, "npy: descr field %zu is not (name, format)", i);
 		if ((rc = field_format(f->items[1], &fsize, err)) < 0)
 			return rc;
 		if (f->n == 3) {
-			lit *sh = f->items[2];
-			if (sh->kind == LIT_INT) {
+			dj_pylit *sh = f->items[2];
+			if (sh->kind == DJ_PYLIT_INT) {
 				/* numpy turns a bare int into a 1-tuple; print it that way */
-				lit *t = calloc(1, sizeof(*t));
-				lit **items = malloc(sizeof(*items));
+				dj_pylit *t = calloc(1, sizeof(*t));
+				dj_pylit **items = malloc(sizeof(*items));
 				if (!t || !items) {
 					free(t);
 					free(items);
 					return dj_err_set(err, DJ_ENOMEM, "npy: out of memory");
 				}
-				t->kind = LIT_TUPLE;
+				t->kind = DJ_PYLIT_TUPLE;
 				t->items = items;
 				t->items[0] = sh;
 				t->n = 1;
 				f->items[2] = sh = t;
 			}
-			if (sh->kind != LIT_TUPLE)
+			if (sh->kind != DJ_PYLIT_TUPLE)
 				return dj_err_set(err, DJ_EFORMAT, "npy: descr field %zu has a bad shape", i);
 			if ((rc = shape_product(sh, &prod, err)) < 0)
 				return rc;
@@ -611,9 +196,8 @@ static int struct_check(lit *list, size_t *size, dj_err *err)
 static int descr_canonical(const char *descr, bool structured, dj_buf *canon, size_t *itemsize,
 			   dj_err *err)
 {
-	lexer lx = {descr, descr, descr + strlen(descr), 0, err};
 	simple_dt d;
-	lit *l;
+	dj_pylit *l;
 	int rc;
 	if (!structured) {
 		if ((rc = simple_parse(descr, &d, err)) < 0)
@@ -621,14 +205,13 @@ static int descr_canonical(const char *descr, bool structured, dj_buf *canon, si
 		*itemsize = d.itemsize;
 		return simple_str(canon, &d) < 0 ? dj_err_set(err, DJ_ENOMEM, "npy: out of memory") : 0;
 	}
-	if (!(l = lex_value(&lx)))
-		return err && err->code ? err->code : DJ_EFORMAT;
-	skip_ws(&lx);
-	if (l->kind != LIT_LIST || lx.p != lx.end)
+	if ((rc = dj_pylit_parse(descr, strlen(descr), "npy descr", &l, err)) < 0)
+		return rc;
+	if (l->kind != DJ_PYLIT_LIST)
 		rc = dj_err_set(err, DJ_EFORMAT, "npy: structured descr is not a list: '%.40s'", descr);
-	else if ((rc = struct_check(l, itemsize, err)) == 0 && lit_repr(canon, l) < 0)
+	else if ((rc = struct_check(l, itemsize, err)) == 0 && dj_pylit_repr(canon, l) < 0)
 		rc = dj_err_set(err, DJ_ENOMEM, "npy: out of memory");
-	lit_free(l);
+	dj_pylit_free(l);
 	return rc;
 }
 
@@ -651,36 +234,36 @@ static int header_text(dj_buf *t, const uint8_t *h, size_t n, int version, dj_er
 		return dj_buf_add(t, h, n) < 0 ? dj_err_set(err, DJ_ENOMEM, "npy: out of memory") : 0;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (add_utf8(t, h[i]) < 0)
+		if (dj_utf8_add(t, h[i]) < 0)
 			return dj_err_set(err, DJ_ENOMEM, "npy: out of memory");
 	return 0;
 }
 
-static lit *dict_get(const lit *d, const char *key)
+static dj_pylit *dict_get(const dj_pylit *d, const char *key)
 {
-	lit *found = NULL;
+	dj_pylit *found = NULL;
 	for (size_t i = 0; i < d->n; i++) {
-		const lit *k = d->items[2 * i];
-		if (k->kind == LIT_STR && strcmp(k->s, key) == 0)
+		const dj_pylit *k = d->items[2 * i];
+		if (k->kind == DJ_PYLIT_STR && strcmp(k->s, key) == 0)
 			found = d->items[2 * i + 1]; /* the last duplicate wins, as in a Python dict */
 	}
 	return found;
 }
 
-static bool keys_exact(const lit *d)
+static bool keys_exact(const dj_pylit *d)
 {
 	for (size_t i = 0; i < d->n; i++) {
-		const lit *k = d->items[2 * i];
-		if (k->kind != LIT_STR || (strcmp(k->s, "descr") && strcmp(k->s, "fortran_order") &&
+		const dj_pylit *k = d->items[2 * i];
+		if (k->kind != DJ_PYLIT_STR || (strcmp(k->s, "descr") && strcmp(k->s, "fortran_order") &&
 					   strcmp(k->s, "shape")))
 			return false;
 	}
 	return dict_get(d, "descr") && dict_get(d, "fortran_order") && dict_get(d, "shape");
 }
 
-static int take_shape(dj_npy *out, const lit *sh, dj_err *err)
+static int take_shape(dj_npy *out, const dj_pylit *sh, dj_err *err)
 {
-	if (sh->kind != LIT_TUPLE)
+	if (sh->kind != DJ_PYLIT_TUPLE)
 		return dj_err_set(err, DJ_EFORMAT, "npy: 'shape' is not a tuple");
 	if (sh->n > DJ_NPY_MAX_NDIM)
 		return dj_err_set(err, DJ_EFORMAT, "npy: %zu dimensions (max %d)", sh->n, DJ_NPY_MAX_NDIM);
@@ -689,8 +272,8 @@ static int take_shape(dj_npy *out, const lit *sh, dj_err *err)
 	if (sh->n && !(out->shape = malloc(sh->n * sizeof(*out->shape))))
 		return dj_err_set(err, DJ_ENOMEM, "npy: out of memory");
 	for (size_t i = 0; i < sh->n; i++) {
-		const lit *d = sh->items[i];
-		if (d->kind != LIT_INT || d->neg)
+		const dj_pylit *d = sh->items[i];
+		if (d->kind != DJ_PYLIT_INT || d->neg)
 			return dj_err_set(err, DJ_EFORMAT, "npy: 'shape' entry %zu is not a size", i);
 		out->shape[i] = d->u;
 	}
@@ -706,28 +289,28 @@ static int take_shape(dj_npy *out, const lit *sh, dj_err *err)
 	return 0;
 }
 
-static int take_dict(dj_npy *out, const lit *d, dj_err *err)
+static int take_dict(dj_npy *out, const dj_pylit *d, dj_err *err)
 {
-	lit *descr;
-	const lit *fo;
+	dj_pylit *descr;
+	const dj_pylit *fo;
 	dj_buf canon = DJ_BUF_INIT;
 	int rc;
-	if (d->kind != LIT_DICT || !keys_exact(d))
+	if (d->kind != DJ_PYLIT_DICT || !keys_exact(d))
 		return dj_err_set(err, DJ_EFORMAT,
 				  "npy: header is not a dict of descr, fortran_order and shape");
 	descr = dict_get(d, "descr");
 	fo = dict_get(d, "fortran_order");
-	if (fo->kind != LIT_BOOL)
+	if (fo->kind != DJ_PYLIT_BOOL)
 		return dj_err_set(err, DJ_EFORMAT, "npy: 'fortran_order' is not a bool");
 	out->fortran_order = fo->u != 0;
 	if ((rc = take_shape(out, dict_get(d, "shape"), err)) < 0)
 		return rc;
-	if (descr->kind == LIT_STR) {
+	if (descr->kind == DJ_PYLIT_STR) {
 		rc = descr_canonical(descr->s, false, &canon, &out->itemsize, err);
-	} else if (descr->kind == LIT_LIST) {
+	} else if (descr->kind == DJ_PYLIT_LIST) {
 		/* canonicalised in place: the tree is ours */
 		out->structured = true;
-		if ((rc = struct_check(descr, &out->itemsize, err)) == 0 && lit_repr(&canon, descr) < 0)
+		if ((rc = struct_check(descr, &out->itemsize, err)) == 0 && dj_pylit_repr(&canon, descr) < 0)
 			rc = dj_err_set(err, DJ_ENOMEM, "npy: out of memory");
 	} else {
 		rc = dj_err_set(err, DJ_ENOTSUP, "npy: unsupported 'descr' (subarray or other)");
@@ -744,8 +327,7 @@ static int parse_impl(dj_npy *out, const uint8_t *p, size_t n, bool need_data, d
 {
 	size_t off, hl;
 	dj_buf text = DJ_BUF_INIT;
-	lexer lx;
-	lit *root;
+	dj_pylit *root;
 	int rc;
 	memset(out, 0, sizeof(*out));
 	if (n < 10 || memcmp(p, "\x93NUMPY", 6) != 0)
@@ -765,15 +347,10 @@ static int parse_impl(dj_npy *out, const uint8_t *p, size_t n, bool need_data, d
 	out->data_offset = off + hl;
 	if ((rc = header_text(&text, p + off, hl, out->version, err)) < 0)
 		goto done;
-	lx = (lexer){text.ptr, text.ptr, text.ptr + text.len, 0, err};
-	if (!(root = lex_value(&lx))) {
-		rc = err && err->code ? err->code : DJ_EFORMAT;
+	if ((rc = dj_pylit_parse(text.ptr, text.len, "npy header", &root, err)) < 0)
 		goto done;
-	}
-	skip_ws(&lx);
-	rc = lx.p != lx.end ? dj_err_set(err, DJ_EFORMAT, "npy: text after the header dict")
-			    : take_dict(out, root, err);
-	lit_free(root);
+	rc = take_dict(out, root, err);
+	dj_pylit_free(root);
 	if (rc == 0 && need_data) {
 		size_t need = out->count * out->itemsize;
 		if (need > n - out->data_offset)
@@ -812,7 +389,7 @@ static int header_dict(dj_buf *t, const dj_npy *a, const char *canon)
 {
 	int rc = dj_buf_adds(t, "{'descr': ");
 	if (rc == 0)
-		rc = a->structured ? dj_buf_adds(t, canon) : repr_str(t, canon, strlen(canon));
+		rc = a->structured ? dj_buf_adds(t, canon) : dj_pylit_repr_str(t, canon, strlen(canon));
 	if (rc == 0)
 		rc = dj_buf_addf(t, ", 'fortran_order': %s, 'shape': (",
 				 a->fortran_order ? "True" : "False");
@@ -836,7 +413,7 @@ static bool to_latin1(dj_buf *out, const dj_buf *t, int *rc)
 {
 	for (size_t i = 0, k; i < t->len; i += k) {
 		uint32_t c;
-		k = utf8_dec((const unsigned char *)t->ptr + i, t->len - i, &c);
+		k = dj_utf8_next((const unsigned char *)t->ptr + i, t->len - i, &c);
 		if (!k || c > 0xFF)
 			return false;
 		if (dj_buf_addc(out, (char)c) < 0) {

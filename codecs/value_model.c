@@ -1,6 +1,8 @@
 /* Value tree <-> JSON model (codecs/value_model.h, vectors/README.md). */
 #include "codecs/value_model.h"
 
+#include "base/utf8.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -261,15 +263,8 @@ static json_t *chars_json(const dj_array *a)
 		} else if (u >= 0xD800 && u <= 0xDFFF) {
 			goto done; /* a lone surrogate has no UTF-8 form */
 		}
-		if (cp < 0x80)
-			dj_buf_addc(&b, (char)cp);
-		else if (cp < 0x800)
-			dj_buf_addf(&b, "%c%c", 0xC0 | (cp >> 6), 0x80 | (cp & 0x3F));
-		else if (cp < 0x10000)
-			dj_buf_addf(&b, "%c%c%c", 0xE0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3F), 0x80 | (cp & 0x3F));
-		else
-			dj_buf_addf(&b, "%c%c%c%c", 0xF0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3F),
-				    0x80 | ((cp >> 6) & 0x3F), 0x80 | (cp & 0x3F));
+		if (dj_utf8_add(&b, cp) < 0)
+			goto done;
 	}
 	s = json_stringn(b.ptr, b.len);
 done:
