@@ -14,6 +14,7 @@ typedef struct command {
 static const command commands[] = {
 	{"inspect", dj_cmd_inspect, "decode a blob or .npy file and print it as JSON"},
 	{"config", dj_cmd_config, "print the effective configuration (secrets masked)"},
+	{"describe", dj_cmd_describe, "describe a schema's tables and headings from the database"},
 };
 
 static void usage(FILE *out)
