@@ -352,7 +352,7 @@ static int read_at(const file_store *fs, const char *key, int fd, uint64_t off, 
 static int file_get_range(dj_store *st, const char *key, uint64_t off, size_t n, dj_buf *out,
                           dj_err *err)
 {
-	uint64_t size, want;
+	uint64_t size = 0, want; /* set by open_object; gcc -O2 cannot see it */
 	int fd, rc;
 	if ((rc = open_object(FS(st), key, &fd, &size, err)) < 0)
 		return rc;
