@@ -322,7 +322,7 @@ static void check_row(dj_db_rows *r, const uint8_t *data, size_t n, const char *
 static void read_back(target *t, const uint8_t *data, size_t n, const char *uuid_text,
                       const uint8_t *uuid, bool with_params)
 {
-	char sql[256];
+	char sql[512];
 	dj_db_param key = dj_db_int(1);
 	dj_db_rows *r;
 	dj_err err = DJ_ERR_INIT;
@@ -351,7 +351,7 @@ static void binary_roundtrip(void **state)
 	for (size_t i = 0; i < n; i++)
 		data[i] = i < 256 ? (uint8_t)i : i < 512 ? 0 : (uint8_t)((i * 2654435761u) >> 13);
 	make_blob_table(t, "blobs");
-	char sql[256];
+	char sql[512];
 	snprintf(sql, sizeof(sql),
 	         "INSERT INTO %s (id, data, doc, u, txt, num, big) VALUES (?, ?, ?, ?, ?, ?, ?)",
 	         tbl(t, "blobs"));
@@ -388,7 +388,7 @@ static void binary_roundtrip(void **state)
 
 static void count_is(target *t, const char *table, const char *want)
 {
-	char sql[256];
+	char sql[512];
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", tbl(t, table));
 	assert_string_equal(value(t->db, sql), want);
 }
@@ -426,7 +426,7 @@ static void transactions(void **state)
 	OK(dj_db_release(db, "item`2\"", &err));
 	OK(dj_db_commit(db, &err));
 	count_is(t, "tx", "2");
-	char sql[256];
+	char sql[512];
 	snprintf(sql, sizeof(sql), "SELECT sum(id) FROM %s", tbl(t, "tx"));
 	assert_string_equal(value(db, sql), "4");
 	/* savepoints need a transaction; commit needs one */
@@ -534,7 +534,7 @@ static void quoting(void **state)
 static void kill_connection(target *t, dj_db *victim)
 {
 	dj_db *killer = open_db(t);
-	char sql[128];
+	char sql[512];
 	struct timespec pause = {0, 200 * 1000 * 1000};
 	snprintf(sql, sizeof(sql),
 	         is_pg(t) ? "SELECT pg_terminate_backend(%lld)" : "KILL CONNECTION %lld",
@@ -550,7 +550,7 @@ static void reconnect(void **state)
 	dj_db *db = open_db(t);
 	dj_err err = DJ_ERR_INIT;
 	int64_t id = dj_db_connection_id(db);
-	char sql[256];
+	char sql[512];
 	execf(t->db, "CREATE TABLE %s (id int NOT NULL, PRIMARY KEY (id))%s", tbl(t, "rc"),
 	      is_pg(t) ? "" : " ENGINE=InnoDB");
 	/* outside a transaction: the next statement reconnects and runs */
@@ -599,7 +599,7 @@ static void streaming(void **state)
 	dj_db *db = t->db;
 	dj_err err = DJ_ERR_INIT;
 	dj_db_rows *r;
-	char sql[256];
+	char sql[512];
 	long sum = 0;
 	int rows = 0, rc;
 	execf(db, "CREATE TABLE %s (id int NOT NULL, v varchar(16), PRIMARY KEY (id))",
