@@ -11,6 +11,7 @@ int dj_cmd_config(int argc, char **argv);  /* runner/cmd_config.c */
 int dj_cmd_describe(int argc, char **argv); /* runner/cmd_describe.c */
 int dj_cmd_fetch(int argc, char **argv);    /* runner/cmd_fetch.c */
 int dj_cmd_jobs(int argc, char **argv);     /* runner/cmd_jobs.c */
+int dj_cmd_store(int argc, char **argv);    /* runner/cmd_store.c */
 
 /* "djrun: <msg>" plus "try 'djrun <cmd> --help'" on stderr; returns DJ_EXIT_USAGE. */
 int dj_cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -17,6 +17,7 @@ static const command commands[] = {
 	{"describe", dj_cmd_describe, "describe a schema's tables and headings from the database"},
 	{"fetch", dj_cmd_fetch, "print a table's rows as JSON lines, every value decoded"},
 	{"jobs", dj_cmd_jobs, "show, refresh or clear the jobs queue of an auto-populated table"},
+	{"store", dj_cmd_store, "list, read, write, delete objects in a store; usage per schema"},
 };
 
 static void usage(FILE *out)

@@ -488,7 +488,7 @@ static int walk_dir(walk *w, const char *rel, const char *np)
 			dj_buf_setlen(&key, key.len - 1);
 			rc = walk_dir(w, key.ptr, "");
 		} else {
-			dj_store_entry e = {key.ptr, v[i].size, v[i].mtime};
+			dj_store_entry e = {key.ptr, v[i].size, v[i].mtime, false};
 			rc = w->fn(&e, w->payload);
 		}
 	}
@@ -508,6 +508,36 @@ static int file_list(dj_store *st, const char *prefix, dj_store_list_fn fn, void
 		return nomem(err);
 	rc = walk_dir(&w, rel.ptr, slash ? slash + 1 : prefix);
 	dj_buf_dispose(&rel);
+	return rc;
+}
+
+static int file_list_dir(dj_store *st, const char *dir, dj_store_list_fn fn, void *payload,
+                         dj_err *err)
+{
+	walk w = {FS(st), fn, payload, err};
+	dj_buf path = DJ_BUF_INIT, key = DJ_BUF_INIT;
+	walk_ent *v;
+	size_t n;
+	int rc;
+	if (dj_buf_addf(&path, "%s%s%s", w.fs->root, *dir ? "/" : "", dir) < 0)
+		return nomem(err);
+	rc = read_dir(&w, path.ptr, dir, "", &v, &n);
+	dj_buf_dispose(&path);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		size_t len = strlen(v[i].name);
+		bool is_dir = v[i].name[len - 1] == '/';
+		dj_buf_reset(&key);
+		if (dj_buf_addf(&key, "%s%s%.*s", dir, *dir ? "/" : "", (int)(len - is_dir),
+		                v[i].name) < 0) {
+			rc = nomem(err);
+		} else {
+			dj_store_entry e = {key.ptr, is_dir ? 0 : v[i].size, is_dir ? 0 : v[i].mtime,
+			                    is_dir};
+			rc = fn(&e, payload);
+		}
+	}
+	dj_buf_dispose(&key);
+	free_ents(v, n);
 	return rc;
 }
 
@@ -689,4 +719,5 @@ const dj_store_ops dj_store_file_ops = {
     .writer_part = file_writer_part,
     .writer_complete = file_writer_complete,
     .writer_abort = file_writer_abort,
+    .list_dir = file_list_dir,
 };

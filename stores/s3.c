@@ -7,15 +7,11 @@
  */
 #include "stores/s3_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "codecs/hash.h"
@@ -28,60 +24,15 @@ static int nomem(dj_err *err)
 	return dj_err_set(err, DJ_ENOMEM, "out of memory");
 }
 
-/* Run one request; 0 when it got an HTTP answer (status left for the caller). */
-static int run1(dj_s3_store *s3, dj_s3_req *r, const char *what, dj_err *err)
-{
-	return dj_s3__run(s3, &r, 1, false, what, err);
-}
-
-/* Run a batch that must all succeed; the first failed answer becomes the error. */
-static int run_all(dj_s3_store *s3, dj_s3_req **reqs, size_t n, const char *what, dj_err *err)
-{
-	int rc = dj_s3__run(s3, reqs, n, true, what, err);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (reqs[i]->finished && !dj_s3__ok(reqs[i]))
-			rc = dj_s3__http_error(s3, reqs[i], what, reqs[i]->label, err);
-	return rc;
-}
-
-/* An array of n initialised requests for `key` (pointers into one block). */
-static dj_s3_req **req_array(dj_s3_store *s3, size_t n, const char *method, const char *key,
-                             dj_err *err)
-{
-	dj_s3_req **v = calloc(n, sizeof(*v) + sizeof(dj_s3_req));
-	dj_s3_req *blk = (dj_s3_req *)(v + n);
-	if (!v) {
-		nomem(err);
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		v[i] = &blk[i];
-		if (dj_s3__req_init(s3, v[i], method, key, err) < 0) {
-			for (size_t j = 0; j <= i; j++)
-				dj_s3__req_dispose(v[j]);
-			free(v);
-			return NULL;
-		}
-	}
-	return v;
-}
-
-static void req_array_free(dj_s3_req **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		dj_s3__req_dispose(v[i]);
-	free(v);
-}
-
 /* ---- head / exists ---- */
 
 static int head_object(dj_s3_store *s3, const char *key, dj_store_stat *out, dj_err *err)
 {
-	dj_s3_req r;
+	dj_http_req r;
 	int rc;
-	if ((rc = dj_s3__req_init(s3, &r, "HEAD", key, err)) < 0)
+	if ((rc = dj_http__req_init(&s3->http, &r, "HEAD", key, err)) < 0)
 		return rc;
-	if ((rc = run1(s3, &r, "checking", err)) == 0) {
+	if ((rc = dj_http__run1(&s3->http, &r, "checking", err)) == 0) {
 		if (r.status == 200) {
 			out->exists = true;
 			out->size = r.content_length;
@@ -90,7 +41,7 @@ static int head_object(dj_s3_store *s3, const char *key, dj_store_stat *out, dj_
 			rc = dj_s3__http_error(s3, &r, "checking", key, err);
 		}
 	}
-	dj_s3__req_dispose(&r);
+	dj_http__req_dispose(&r);
 	return rc;
 }
 
@@ -121,18 +72,32 @@ typedef struct list_ctx {
 	size_t count;
 } list_ctx;
 
-static int list_item(const char *key, uint64_t size, int64_t mtime, void *payload)
+static int list_item(const char *key, uint64_t size, int64_t mtime, bool is_dir, void *payload)
 {
 	list_ctx *c = payload;
-	dj_store_entry e = {key + c->strip, size, mtime > 0 ? mtime : 0};
+	size_t len = strlen(key);
+	dj_buf dir = DJ_BUF_INIT;
+	int rc;
 	c->count++;
-	if (strlen(key) <= c->strip)
+	if (len <= c->strip)
 		return 0; /* the location itself as a "directory marker" object */
-	return c->fn ? c->fn(&e, c->payload) : 0;
+	if (!is_dir) {
+		dj_store_entry e = {key + c->strip, size, mtime > 0 ? mtime : 0, false};
+		return c->fn ? c->fn(&e, c->payload) : 0;
+	}
+	/* a common prefix "loc/a/b/": folder "a/b" */
+	if (dj_buf_add(&dir, key + c->strip, len - c->strip - (key[len - 1] == '/')) < 0)
+		return DJ_ENOMEM;
+	dj_store_entry e = {dir.ptr, 0, 0, true};
+	rc = c->fn ? c->fn(&e, c->payload) : 0;
+	dj_buf_dispose(&dir);
+	return rc;
 }
 
-/* ListObjectsV2 pages until done (or one page of at most max_keys when max_keys > 0). */
-static int list_pages(dj_s3_store *s3, const char *prefix, int max_keys, list_ctx *c, dj_err *err)
+/* ListObjectsV2 pages until done (or one page of at most max_keys when max_keys > 0); with a
+ * delimiter "/" when `one_level`. */
+static int list_pages(dj_s3_store *s3, const char *prefix, int max_keys, bool one_level,
+                      list_ctx *c, dj_err *err)
 {
 	dj_buf full = DJ_BUF_INIT, token = DJ_BUF_INIT;
 	char mk[16];
@@ -142,16 +107,17 @@ static int list_pages(dj_s3_store *s3, const char *prefix, int max_keys, list_ct
 		return nomem(err);
 	snprintf(mk, sizeof(mk), "%d", max_keys > 0 ? max_keys : 1000);
 	while (more && rc == 0) {
-		dj_s3_req r;
-		if ((rc = dj_s3__req_init(s3, &r, "GET", "", err)) < 0)
+		dj_http_req r;
+		if ((rc = dj_http__req_init(&s3->http, &r, "GET", "", err)) < 0)
 			break;
 		r.label = prefix;
-		r.query[0] = (dj_sigv4_param){"list-type", "2"};
-		r.query[1] = (dj_sigv4_param){"prefix", full.ptr};
-		r.query[2] = (dj_sigv4_param){token.len ? "continuation-token" : "max-keys",
-		                              token.len ? token.ptr : mk};
-		r.nquery = 3;
-		if ((rc = run1(s3, &r, "listing", err)) == 0 && !dj_s3__ok(&r))
+		r.query[r.nquery++] = (dj_http_param){"list-type", "2"};
+		r.query[r.nquery++] = (dj_http_param){"prefix", full.ptr};
+		r.query[r.nquery++] = (dj_http_param){token.len ? "continuation-token" : "max-keys",
+		                                      token.len ? token.ptr : mk};
+		if (one_level)
+			r.query[r.nquery++] = (dj_http_param){"delimiter", "/"};
+		if ((rc = dj_http__run1(&s3->http, &r, "listing", err)) == 0 && !dj_http__ok(&r))
 			rc = dj_s3__http_error(s3, &r, "listing", prefix, err);
 		if (rc == 0) {
 			rc = dj_s3__parse_list(r.resp.ptr, r.resp.len, list_item, c, &more, &token);
@@ -160,7 +126,7 @@ static int list_pages(dj_s3_store *s3, const char *prefix, int max_keys, list_ct
 				           s3->base.name, prefix);
 		}
 		more = more && max_keys <= 0;
-		dj_s3__req_dispose(&r);
+		dj_http__req_dispose(&r);
 	}
 	dj_buf_dispose(&full);
 	dj_buf_dispose(&token);
@@ -172,7 +138,21 @@ static int s3_list(dj_store *st, const char *prefix, dj_store_list_fn fn, void *
 {
 	dj_s3_store *s3 = S3(st);
 	list_ctx c = {s3, fn, payload, *s3->location ? strlen(s3->location) + 1 : 0, 0};
-	return list_pages(s3, prefix, 0, &c, err);
+	return list_pages(s3, prefix, 0, false, &c, err);
+}
+
+static int s3_list_dir(dj_store *st, const char *dir, dj_store_list_fn fn, void *payload,
+                       dj_err *err)
+{
+	dj_s3_store *s3 = S3(st);
+	list_ctx c = {s3, fn, payload, *s3->location ? strlen(s3->location) + 1 : 0, 0};
+	dj_buf prefix = DJ_BUF_INIT;
+	int rc;
+	if (dj_buf_addf(&prefix, "%s%s", dir, *dir ? "/" : "") < 0)
+		return nomem(err);
+	rc = list_pages(s3, prefix.ptr, 0, true, &c, err);
+	dj_buf_dispose(&prefix);
+	return rc;
 }
 
 /* A key with no object but objects below "key/" is a folder, as s3fs says (formats.md §7). */
@@ -186,7 +166,7 @@ static int s3_head(dj_store *st, const char *key, dj_store_stat *out, dj_err *er
 		return rc;
 	if (dj_buf_addf(&dir, "%s/", key) < 0)
 		return nomem(err);
-	if ((rc = list_pages(s3, dir.ptr, 1, &c, err)) == 0 && c.count > 0)
+	if ((rc = list_pages(s3, dir.ptr, 1, false, &c, err)) == 0 && c.count > 0)
 		out->exists = out->is_dir = true;
 	dj_buf_dispose(&dir);
 	return rc;
@@ -194,72 +174,54 @@ static int s3_head(dj_store *st, const char *key, dj_store_stat *out, dj_err *er
 
 /* ---- writes ---- */
 
-/* Where a body comes from: memory, or a file read part by part. */
-typedef struct body_src {
-	const uint8_t *mem;
-	int fd;
-	uint64_t size;
-} body_src;
-
-static void set_body(dj_s3_req *r, const body_src *src, uint64_t off, size_t len)
+static int single_put(dj_s3_store *s3, const char *key, const dj_http_body *src, dj_err *err)
 {
-	r->body_len = len;
-	if (src->mem) {
-		r->body = src->mem + off;
-	} else {
-		r->body_fd = src->fd;
-		r->body_off = off;
-	}
-}
-
-static int single_put(dj_s3_store *s3, const char *key, const body_src *src, dj_err *err)
-{
-	dj_s3_req r;
+	dj_http_req r;
 	int rc;
-	if ((rc = dj_s3__req_init(s3, &r, "PUT", key, err)) < 0)
+	if ((rc = dj_http__req_init(&s3->http, &r, "PUT", key, err)) < 0)
 		return rc;
-	set_body(&r, src, 0, (size_t)src->size);
-	if ((rc = run1(s3, &r, "writing", err)) == 0 && !dj_s3__ok(&r))
+	dj_http__set_body(&r, src, 0, (size_t)src->size);
+	if ((rc = dj_http__run1(&s3->http, &r, "writing", err)) == 0 && !dj_http__ok(&r))
 		rc = dj_s3__http_error(s3, &r, "writing", key, err);
-	dj_s3__req_dispose(&r);
+	dj_http__req_dispose(&r);
 	return rc;
 }
 
 static int create_upload(dj_s3_store *s3, const char *key, char **id, dj_err *err)
 {
 	dj_buf v = DJ_BUF_INIT;
-	dj_s3_req r;
+	dj_http_req r;
 	int rc;
 	*id = NULL;
-	if ((rc = dj_s3__req_init(s3, &r, "POST", key, err)) < 0)
+	if ((rc = dj_http__req_init(&s3->http, &r, "POST", key, err)) < 0)
 		return rc;
 	r.query[0] = (dj_sigv4_param){"uploads", NULL};
 	r.nquery = 1;
 	r.content_type = "application/xml";
-	if ((rc = run1(s3, &r, "starting an upload of", err)) == 0 && !dj_s3__ok(&r))
+	if ((rc = dj_http__run1(&s3->http, &r, "starting an upload of", err)) == 0 && !dj_http__ok(&r))
 		rc = dj_s3__http_error(s3, &r, "starting an upload of", key, err);
-	if (rc == 0 && (dj_s3__xml_text(&v, r.resp.ptr, r.resp.ptr + r.resp.len, "UploadId") < 0 ||
+	if (rc == 0 && (dj_xml__text(&v, r.resp.ptr, r.resp.ptr + r.resp.len, "UploadId") < 0 ||
 	                !v.len || !(*id = dj_buf_take(&v, NULL))))
 		rc = dj_err_set(err, DJ_ERROR, "store '%s': no UploadId in the answer for '%s'",
 		                s3->base.name, key);
 	dj_buf_dispose(&v);
-	dj_s3__req_dispose(&r);
+	dj_http__req_dispose(&r);
 	return rc;
 }
 
 static int abort_upload(dj_s3_store *s3, const char *key, const char *id, dj_err *err)
 {
-	dj_s3_req r;
+	dj_http_req r;
 	int rc;
-	if ((rc = dj_s3__req_init(s3, &r, "DELETE", key, err)) < 0)
+	if ((rc = dj_http__req_init(&s3->http, &r, "DELETE", key, err)) < 0)
 		return rc;
 	r.query[0] = (dj_sigv4_param){"uploadId", id};
 	r.nquery = 1;
 	/* best effort: s3rver answers 405 (recipes.md §3); a gone upload is already aborted */
-	if ((rc = run1(s3, &r, "aborting the upload of", err)) == 0 && !dj_s3__ok(&r) &&
+	if ((rc = dj_http__run1(&s3->http, &r, "aborting the upload of", err)) == 0 && !dj_http__ok(&r) &&
 	    r.status != 404 && r.status != 405 && r.status != 501)
 		rc = dj_s3__http_error(s3, &r, "aborting the upload of", key, err);
-	dj_s3__req_dispose(&r);
+	dj_http__req_dispose(&r);
 	return rc;
 }
 
@@ -270,7 +232,7 @@ static int complete_xml(dj_buf *b, const dj_store_part *parts, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (dj_buf_addf(b, "<Part><PartNumber>%u</PartNumber><ETag>", parts[i].number) <
 		        0 ||
-		    dj_s3__xml_escape(b, parts[i].etag) < 0 || dj_buf_adds(b, "</ETag></Part>") < 0)
+		    dj_xml__escape(b, parts[i].etag) < 0 || dj_buf_adds(b, "</ETag></Part>") < 0)
 			return DJ_ENOMEM;
 	return dj_buf_adds(b, "</CompleteMultipartUpload>");
 }
@@ -279,9 +241,9 @@ static int complete_upload(dj_s3_store *s3, const char *key, const char *id,
                            const dj_store_part *parts, size_t n, dj_err *err)
 {
 	dj_buf body = DJ_BUF_INIT;
-	dj_s3_req r;
+	dj_http_req r;
 	int rc;
-	if ((rc = dj_s3__req_init(s3, &r, "POST", key, err)) < 0)
+	if ((rc = dj_http__req_init(&s3->http, &r, "POST", key, err)) < 0)
 		return rc;
 	if (complete_xml(&body, parts, n) < 0) {
 		rc = nomem(err);
@@ -292,21 +254,21 @@ static int complete_upload(dj_s3_store *s3, const char *key, const char *id,
 	r.content_type = "application/xml";
 	r.body = (const uint8_t *)body.ptr;
 	r.body_len = body.len;
-	if ((rc = run1(s3, &r, "completing the upload of", err)) == 0 && !dj_s3__ok(&r))
+	if ((rc = dj_http__run1(&s3->http, &r, "completing the upload of", err)) == 0 && !dj_http__ok(&r))
 		rc = dj_s3__http_error(s3, &r, "completing the upload of", key, err);
 done:
 	dj_buf_dispose(&body);
-	dj_s3__req_dispose(&r);
+	dj_http__req_dispose(&r);
 	return rc;
 }
 
 /* Upload src as parts numbered first, first+1, ... (part i = bytes [i*part_size, ...) of src),
  * n of them, in parallel; fills parts[0..n). */
-static int upload_parts(dj_s3_store *s3, const char *key, const char *id, const body_src *src,
+static int upload_parts(dj_s3_store *s3, const char *key, const char *id, const dj_http_body *src,
                         uint64_t part_size, uint32_t first, size_t n, dj_store_part *parts,
                         dj_err *err)
 {
-	dj_s3_req **v = req_array(s3, n, "PUT", key, err);
+	dj_http_req **v = dj_http__req_array(&s3->http, n, "PUT", key, err);
 	char(*num)[12] = calloc(n ? n : 1, sizeof(*num));
 	int rc = v && num ? 0 : (v ? nomem(err) : DJ_ENOMEM);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -316,11 +278,11 @@ static int upload_parts(dj_s3_store *s3, const char *key, const char *id, const 
 		v[i]->query[0] = (dj_sigv4_param){"partNumber", num[i]};
 		v[i]->query[1] = (dj_sigv4_param){"uploadId", id};
 		v[i]->nquery = 2;
-		set_body(v[i], src, off, (size_t)len);
+		dj_http__set_body(v[i], src, off, (size_t)len);
 		parts[i] = (dj_store_part){first + (uint32_t)i, len, {0}};
 	}
 	if (rc == 0)
-		rc = run_all(s3, v, n, "uploading a part of", err);
+		rc = dj_http__run_all(&s3->http, v, n, "uploading a part of", err);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (!v[i]->etag[0] || strlen(v[i]->etag) >= sizeof(parts[i].etag))
 			rc = dj_err_set(err, DJ_ERROR, "store '%s': no ETag for part %u of '%s'",
@@ -329,7 +291,7 @@ static int upload_parts(dj_s3_store *s3, const char *key, const char *id, const 
 			strcpy(parts[i].etag, v[i]->etag);
 	}
 	free(num);
-	req_array_free(v, n);
+	dj_http__req_array_free(v, n);
 	return rc;
 }
 
@@ -342,7 +304,7 @@ static uint64_t part_size_for(const dj_s3_store *s3, uint64_t size)
 	return ps;
 }
 
-static int multipart_put(dj_s3_store *s3, const char *key, const body_src *src, dj_err *err)
+static int multipart_put(dj_s3_store *s3, const char *key, const dj_http_body *src, dj_err *err)
 {
 	uint64_t ps = part_size_for(s3, src->size);
 	size_t n = (size_t)((src->size + ps - 1) / ps);
@@ -360,7 +322,7 @@ static int multipart_put(dj_s3_store *s3, const char *key, const body_src *src, 
 	return rc;
 }
 
-static int put_src(dj_s3_store *s3, const char *key, const body_src *src, unsigned flags,
+static int put_src(dj_s3_store *s3, const char *key, const dj_http_body *src, unsigned flags,
                    dj_err *err)
 {
 	int rc;
@@ -374,128 +336,32 @@ static int put_src(dj_s3_store *s3, const char *key, const body_src *src, unsign
 static int s3_put(dj_store *st, const char *key, const void *p, size_t n, unsigned flags,
                   dj_err *err)
 {
-	body_src src = {p, -1, n};
+	dj_http_body src = {p, -1, n};
 	return put_src(S3(st), key, &src, flags, err);
 }
 
 static int s3_put_file(dj_store *st, const char *key, const char *path, unsigned flags, dj_err *err)
 {
-	body_src src = {NULL, -1, 0};
-	struct stat sb;
+	dj_http_body src;
 	int rc;
-	if ((src.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return dj_err_os(err, "store '%s': cannot read '%s'", st->name, path);
-	if (fstat(src.fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		rc = dj_err_set(err, DJ_EUSAGE, "store '%s': '%s' is not a regular file", st->name,
-		                path);
-	} else {
-		src.size = (uint64_t)sb.st_size;
-		rc = put_src(S3(st), key, &src, flags, err);
-	}
+	if ((rc = dj_http__body_file(&S3(st)->http, path, &src, err)) < 0)
+		return rc;
+	rc = put_src(S3(st), key, &src, flags, err);
 	close(src.fd);
 	return rc;
 }
 
 /* ---- reads ---- */
 
-/* Append [off, off+len) of `key` fetched as parallel ranges, all pinned to `etag`. */
-static int ranged_fetch(dj_s3_store *s3, const char *key, uint64_t off, uint64_t len,
-                        const char *etag, dj_buf *out, dj_err *err)
-{
-	uint64_t ps = s3->part_size;
-	size_t n = (size_t)((len + ps - 1) / ps);
-	dj_s3_req **v;
-	int rc = 0;
-	if (len == 0)
-		return 0;
-	if (len > SIZE_MAX - out->len - 1 || dj_buf_grow(out, (size_t)len) < 0)
-		return dj_err_set(err, DJ_ENOMEM,
-		                  "store '%s': '%s': %llu bytes do not fit in memory",
-		                  s3->base.name, key, (unsigned long long)len);
-	if (!(v = req_array(s3, n, "GET", key, err)))
-		return DJ_ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t a = off + i * ps, k = len - i * ps < ps ? len - i * ps : ps;
-		snprintf(v[i]->range, sizeof(v[i]->range), "bytes=%llu-%llu", (unsigned long long)a,
-		         (unsigned long long)(a + k - 1));
-		snprintf(v[i]->if_match, sizeof(v[i]->if_match), "%s", etag ? etag : "");
-		v[i]->data_at = (uint8_t *)out->ptr + out->len + i * ps;
-		v[i]->data_cap = (size_t)k;
-	}
-	rc = run_all(s3, v, n, "reading", err);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (v[i]->data_len != v[i]->data_cap)
-			rc = dj_err_set(err, DJ_ECONFLICT,
-			                "store '%s': '%s' changed while reading it", s3->base.name,
-			                key);
-	if (rc == 0)
-		dj_buf_setlen(out, out->len + (size_t)len);
-	req_array_free(v, n);
-	return rc;
-}
-
-/*
- * A plain GET first: small objects come back in one round trip, and an empty object is read
- * without a Range header (s3rver never answers a ranged GET of an empty object). Above one part
- * the transfer stops at the headers and the object is fetched in parallel ranges.
- */
 static int s3_get(dj_store *st, const char *key, dj_buf *out, dj_err *err)
 {
-	dj_s3_store *s3 = S3(st);
-	dj_s3_req r;
-	int rc;
-	if ((rc = dj_s3__req_init(s3, &r, "GET", key, err)) < 0)
-		return rc;
-	r.data_buf = out;
-	r.abort_above = s3->part_size;
-	if ((rc = run1(s3, &r, "reading", err)) == 0) {
-		if (r.too_big)
-			rc = ranged_fetch(s3, key, 0, r.content_length, r.etag, out, err);
-		else if (!dj_s3__ok(&r))
-			rc = dj_s3__http_error(s3, &r, "reading", key, err);
-	}
-	dj_s3__req_dispose(&r);
-	return rc;
-}
-
-/* A server that ignores Range sent the whole object at out[base..]: keep [off, off+n). */
-static void keep_slice(dj_buf *out, size_t base, uint64_t off, size_t n)
-{
-	size_t have = out->len - base, from = off < have ? (size_t)off : have;
-	size_t k = n && n < have - from ? n : have - from;
-	memmove(out->ptr + base, out->ptr + base + from, k);
-	dj_buf_setlen(out, base + k);
+	return dj_http__get(&S3(st)->http, key, S3(st)->part_size, out, err);
 }
 
 static int s3_get_range(dj_store *st, const char *key, uint64_t off, size_t n, dj_buf *out,
                         dj_err *err)
 {
-	dj_s3_store *s3 = S3(st);
-	uint64_t first = n && n < s3->part_size ? n : s3->part_size, end;
-	size_t base = out->len;
-	dj_s3_req r;
-	int rc;
-	if (off == 0 && n == 0) /* the whole object: no Range header, so empty objects work too */
-		return s3_get(st, key, out, err);
-	if ((rc = dj_s3__req_init(s3, &r, "GET", key, err)) < 0)
-		return rc;
-	snprintf(r.range, sizeof(r.range), "bytes=%llu-%llu", (unsigned long long)off,
-	         (unsigned long long)(off + first - 1));
-	r.data_buf = out;
-	if ((rc = run1(s3, &r, "reading", err)) < 0 || r.status == 416) {
-		/* 416: off is at or past the end: no bytes */
-	} else if (r.status == 200) {
-		keep_slice(out, base, off, n);
-	} else if (r.status != 206 || !r.have_total) {
-		rc = dj_s3__http_error(s3, &r, "reading", key, err);
-	} else {
-		end = n && off + n < r.total ? off + n : r.total;
-		if (off + r.data_len < end)
-			rc = ranged_fetch(s3, key, off + r.data_len, end - off - r.data_len, r.etag,
-			                  out, err);
-	}
-	dj_s3__req_dispose(&r);
-	return rc;
+	return dj_http__get_range(&S3(st)->http, key, off, n, S3(st)->part_size, out, err);
 }
 
 /* ---- deletes ---- */
@@ -503,13 +369,13 @@ static int s3_get_range(dj_store *st, const char *key, uint64_t off, size_t n, d
 static int s3_remove(dj_store *st, const char *key, dj_err *err)
 {
 	dj_s3_store *s3 = S3(st);
-	dj_s3_req r;
+	dj_http_req r;
 	int rc;
-	if ((rc = dj_s3__req_init(s3, &r, "DELETE", key, err)) < 0)
+	if ((rc = dj_http__req_init(&s3->http, &r, "DELETE", key, err)) < 0)
 		return rc;
-	if ((rc = run1(s3, &r, "deleting", err)) == 0 && !dj_s3__ok(&r) && r.status != 404)
+	if ((rc = dj_http__run1(&s3->http, &r, "deleting", err)) == 0 && !dj_http__ok(&r) && r.status != 404)
 		rc = dj_s3__http_error(s3, &r, "deleting", key, err);
-	dj_s3__req_dispose(&r);
+	dj_http__req_dispose(&r);
 	return rc;
 }
 
@@ -535,21 +401,21 @@ static int delete_xml(dj_s3_store *s3, dj_buf *b, const char *const *keys, size_
 	for (size_t i = 0; i < n; i++)
 		if (dj_buf_adds(b, "<Object><Key>") < 0 ||
 		    (*s3->location &&
-		     (dj_s3__xml_escape(b, s3->location) < 0 || dj_buf_addc(b, '/') < 0)) ||
-		    dj_s3__xml_escape(b, keys[i]) < 0 || dj_buf_adds(b, "</Key></Object>") < 0)
+		     (dj_xml__escape(b, s3->location) < 0 || dj_buf_addc(b, '/') < 0)) ||
+		    dj_xml__escape(b, keys[i]) < 0 || dj_buf_adds(b, "</Key></Object>") < 0)
 			return DJ_ENOMEM;
 	return dj_buf_adds(b, "</Delete>");
 }
 
 /* Quiet mode lists only the keys that could not be deleted. */
-static int delete_errors(dj_s3_store *s3, const dj_s3_req *r, dj_err *err)
+static int delete_errors(dj_s3_store *s3, const dj_http_req *r, dj_err *err)
 {
 	const char *p = r->resp.ptr, *end = p + r->resp.len, *ce, *after, *e;
 	dj_buf key = DJ_BUF_INIT, code = DJ_BUF_INIT;
 	int rc = 0;
-	if ((e = dj_s3__xml_find(p, end, "Error", &ce, &after))) {
-		dj_s3__xml_text(&key, e, ce, "Key");
-		dj_s3__xml_text(&code, e, ce, "Code");
+	if ((e = dj_xml__find(p, end, "Error", &ce, &after))) {
+		dj_xml__text(&key, e, ce, "Key");
+		dj_xml__text(&code, e, ce, "Code");
 		rc = dj_err_set(err, DJ_ERROR, "store '%s': cannot delete '%s': %s", s3->base.name,
 		                key.ptr, code.len ? code.ptr : "error");
 	}
@@ -562,7 +428,7 @@ static int s3_remove_many(dj_store *st, const char *const *keys, size_t n, dj_er
 {
 	dj_s3_store *s3 = S3(st);
 	size_t nb = (n + DJ_S3_DELETE_BATCH - 1) / DJ_S3_DELETE_BATCH;
-	dj_s3_req **v = req_array(s3, nb, "POST", "", err);
+	dj_http_req **v = dj_http__req_array(&s3->http, nb, "POST", "", err);
 	dj_buf *bodies = calloc(nb, sizeof(*bodies));
 	int rc = v && bodies ? 0 : (v ? nomem(err) : DJ_ENOMEM);
 	for (size_t i = 0; rc == 0 && i < nb; i++) {
@@ -582,13 +448,13 @@ static int s3_remove_many(dj_store *st, const char *const *keys, size_t n, dj_er
 		rc = md5_base64(&bodies[i], v[i]->content_md5, err); /* DeleteObjects requires it */
 	}
 	if (rc == 0)
-		rc = run_all(s3, v, nb, "deleting", err);
+		rc = dj_http__run_all(&s3->http, v, nb, "deleting", err);
 	for (size_t i = 0; rc == 0 && i < nb; i++)
 		rc = delete_errors(s3, v[i], err);
 	for (size_t i = 0; bodies && i < nb; i++)
 		dj_buf_dispose(&bodies[i]);
 	free(bodies);
-	req_array_free(v, nb);
+	dj_http__req_array_free(v, nb);
 	return rc;
 }
 
@@ -612,7 +478,7 @@ static int s3_writer_create(dj_store *st, dj_store_writer *w, dj_err *err)
 static int s3_writer_part(dj_store *st, const dj_store_writer *w, uint32_t number, const void *p,
                           size_t n, dj_store_part *out, dj_err *err)
 {
-	body_src src = {p, -1, n};
+	dj_http_body src = {p, -1, n};
 	return upload_parts(S3(st), w->key, w->id, &src, w->part_size, number, 1, out, err);
 }
 
@@ -639,8 +505,7 @@ static int s3_writer_abort(dj_store *st, const dj_store_writer *w, dj_err *err)
 static void s3_close(dj_store *st)
 {
 	dj_s3_store *s3 = S3(st);
-	if (s3->multi)
-		curl_multi_cleanup(s3->multi);
+	dj_http__dispose(&s3->http);
 	dj_s3__endpoint_dispose(&s3->ep);
 	free(s3->bucket);
 	free(s3->location);
@@ -684,30 +549,21 @@ static int set_credentials(dj_s3_store *s3, const dj_store_spec *spec, const dj_
 
 static void set_tuning(dj_s3_store *s3, const dj_store_opts *o)
 {
-	s3->parallel = o->parallel ? o->parallel : 8;
 	s3->part_size = o->part_size ? o->part_size : DEFAULT_PART;
 	if (s3->part_size < DJ_S3_MIN_PART)
 		s3->part_size = DJ_S3_MIN_PART;
 	s3->multipart_threshold =
 	    o->multipart_threshold ? o->multipart_threshold : 2 * s3->part_size;
-	s3->retries = o->retries > 0 ? o->retries : o->retries < 0 ? 0 : 5;
-	s3->retry_base_ms = o->retry_base_ms ? o->retry_base_ms : 200;
-	s3->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
-	s3->stall_timeout_s = o->stall_timeout_s > 0 ? o->stall_timeout_s : 60;
 	s3->unsigned_payload = o->unsigned_payload;
-	s3->jitter = (uint32_t)getpid() ^ (uint32_t)(uintptr_t)s3;
 }
 
 static int s3_open(dj_store **out, const dj_store_spec *spec, const dj_store_opts *o, dj_err *err)
 {
-	static bool curl_ready;
 	dj_s3_store *s3 = calloc(1, sizeof(*s3));
 	bool oom = !s3;
 	int rc;
 	if (oom)
 		return nomem(err);
-	if (!curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
-		curl_ready = true;
 	set_tuning(s3, o);
 	s3->bucket = dup_or_null(spec->bucket ? spec->bucket : "", &oom);
 	s3->location = dup_or_null(spec->location ? spec->location : "", &oom);
@@ -716,10 +572,19 @@ static int s3_open(dj_store **out, const dj_store_spec *spec, const dj_store_opt
 	                          o->addressing, err)) < 0 ||
 	    (rc = set_credentials(s3, spec, o, &oom, err)) < 0)
 		goto fail;
-	if (oom || !(s3->multi = curl_multi_init())) {
+	if (oom) {
 		rc = nomem(err);
 		goto fail;
 	}
+	if ((rc = dj_http__init(&s3->http, o, err)) < 0)
+		goto fail;
+	s3->http.store = s3->base.name;
+	s3->http.base = s3->ep.base;
+	s3->http.location = s3->location;
+	s3->http.owner = s3;
+	s3->http.prepare = dj_s3__prepare;
+	s3->http.retry = dj_s3__retry;
+	s3->http.http_error = dj_s3__http_error;
 	*out = &s3->base;
 	return 0;
 fail:
@@ -744,4 +609,5 @@ const dj_store_ops dj_store_s3_ops = {
     .writer_part = s3_writer_part,
     .writer_complete = s3_writer_complete,
     .writer_abort = s3_writer_abort,
+    .list_dir = s3_list_dir,
 };

@@ -10,6 +10,7 @@
 
 extern const dj_store_ops dj_store_file_ops;
 extern const dj_store_ops dj_store_s3_ops;
+extern const dj_store_ops dj_store_azure_ops;
 
 /* Every protocol datajoint-python knows (formats.md §8.3); NULL = known but not built in. */
 static const struct {
@@ -18,7 +19,7 @@ static const struct {
 } registry[] = {
     {"file", &dj_store_file_ops},
     {"s3", &dj_store_s3_ops},
-    {"azure", NULL},
+    {"azure", &dj_store_azure_ops},
     {"gcs", NULL},
 };
 
@@ -190,6 +191,24 @@ int dj_store_list(dj_store *st, const char *prefix, dj_store_list_fn fn, void *p
 	if (rc < 0)
 		dj_err_set(err, rc, "store '%s': listing '%s' stopped by its callback (%s)",
 		           st->name, prefix, dj_strerror(rc));
+	return rc;
+}
+
+int dj_store_list_dir(dj_store *st, const char *dir, dj_store_list_fn fn, void *payload,
+                      dj_err *err)
+{
+	int rc;
+	CHECK_SLOT(st, list_dir, err);
+	if (!dir)
+		return dj_err_set(err, DJ_EUSAGE, "store '%s': no folder", st->name);
+	if (*dir && (rc = check_path(st, dir, false, err)) < 0)
+		return rc;
+	if (!fn)
+		return dj_err_set(err, DJ_EUSAGE, "store '%s': list without a callback", st->name);
+	rc = st->ops->list_dir(st, dir, fn, payload, err);
+	if (rc < 0)
+		dj_err_set(err, rc, "store '%s': listing '%s' stopped by its callback (%s)",
+		           st->name, dir, dj_strerror(rc));
 	return rc;
 }
 

@@ -1,10 +1,11 @@
 /*
- * Object stores: one interface over the `file` and `s3` protocols (DESIGN.md "Store"; STYLE.md §1).
+ * Object stores: one interface over the `file`, `s3` and `azure` protocols (DESIGN.md "Store";
+ * STYLE.md §1).
  *
  * A store is opened from one dj_store_spec (formats.md §8.3). Keys are the relative paths of
  * formats.md §5.1 (hash section), §6.1 (schema section) and §7 (filepath); the backend puts the
- * store's `location` in front exactly as formats.md §8.6 says (file: `location/key`; s3: object
- * key `location + "/" + key`, or `key` when location is empty). A key is non-empty, has no
+ * store's `location` in front exactly as formats.md §8.6 says (file: `location/key`; s3 object
+ * key and azure blob name: `location + "/" + key`, or `key` when location is empty). A key is non-empty, has no
  * leading or trailing '/' and no "." or ".." segment; anything else is refused with DJ_EUSAGE.
  *
  * Errors (STYLE.md §2): every function returns 0 or a negative DJ_E* code and fills `err` with
@@ -14,8 +15,9 @@
  * unreachable or kept failing after the retries), DJ_ENOMEM, DJ_ERROR (anything else).
  *
  * Threads and ranks: a dj_store is used by one thread at a time (its connections and buffers are
- * not locked); open one per thread or rank. Parallelism inside one call (S3 parts and ranges)
- * needs no threads. The first s3 open initialises libcurl: open one before starting threads.
+ * not locked); open one per thread or rank. Parallelism inside one call (S3 parts, Azure blocks,
+ * ranges) needs no threads. The first s3 or azure open initialises libcurl: open one before
+ * starting threads.
  * Several processes may write parts of the same object (dj_store_writer).
  */
 #ifndef DJ_STORES_STORE_H
@@ -55,9 +57,9 @@ typedef struct dj_store_opts {
 	const char *session_token; /* s3: sent as x-amz-security-token when set */
 	dj_store_addressing addressing;
 	unsigned parallel; /* requests in flight within one call; 0 = 8 */
-	size_t part_size;  /* multipart part and ranged-GET chunk; 0 = 8 MiB (s3 min 5 MiB) */
-	size_t
-	    multipart_threshold; /* s3 put/put_file above this use multipart; 0 = 2 * part_size */
+	size_t part_size;  /* s3 part, azure block, ranged-GET chunk; 0 = 8 MiB (s3 min 5 MiB) */
+	size_t multipart_threshold; /* put/put_file above this: s3 multipart upload, azure blocks
+	                               and Put Block List; 0 = 2 * part_size */
 	int retries;             /* extra attempts after a transient failure; 0 = 5, < 0 = none */
 	unsigned retry_base_ms;  /* first back-off, doubled each time with jitter; 0 = 200 */
 	long connect_timeout_ms; /* 0 = 10000 */
@@ -75,25 +77,27 @@ typedef struct dj_store_stat {
 } dj_store_stat;
 
 /* One object in a listing. `key` is relative to the location and lives until the callback returns.
- */
+ * is_dir only from dj_store_list_dir: a folder (no trailing '/'; size and mtime 0). */
 typedef struct dj_store_entry {
 	const char *key;
 	uint64_t size;
 	int64_t mtime;
+	bool is_dir;
 } dj_store_entry;
 
 /* Return 0 to go on, or a negative DJ_E* code to stop the listing (dj_store_list returns it). */
 typedef int (*dj_store_list_fn)(const dj_store_entry *e, void *payload);
 
 /*
- * A cooperative upload of one object (S3 multipart upload; file: a temporary file written with
- * pwrite). Part `n` (1-based) covers bytes [(n-1)*part_size, n*part_size); every part but the
+ * A cooperative upload of one object (S3 multipart upload; azure: uncommitted blocks whose ids
+ * derive from the upload id and the part number; file: a temporary file written with pwrite). Part `n` (1-based) covers bytes [(n-1)*part_size, n*part_size); every part but the
  * last has exactly part_size bytes. The four fields are all another process needs to write
  * parts: send them however the job likes (the API knows nothing of MPI). Strings are owned.
  */
 typedef struct dj_store_writer {
 	char *key;
-	char *id; /* backend upload id (S3 UploadId; file: temporary-name suffix) */
+	char *id; /* backend upload id (S3 UploadId; azure: block-id prefix; file: temporary-name
+	             suffix) */
 	uint64_t part_size;
 	unsigned flags; /* DJ_STORE_IF_ABSENT applies at complete */
 } dj_store_writer;
@@ -139,6 +143,8 @@ struct dj_store_ops {
 	int (*writer_complete)(dj_store *st, const dj_store_writer *w, const dj_store_part *parts,
 	                       size_t nparts, dj_err *err); /* parts sorted and checked */
 	int (*writer_abort)(dj_store *st, const dj_store_writer *w, dj_err *err);
+	int (*list_dir)(dj_store *st, const char *dir, dj_store_list_fn fn, void *payload,
+	                dj_err *err);
 };
 
 /* The first member of every backend's own struct (e.g. `struct file_store { dj_store base; …}`). */
@@ -171,7 +177,8 @@ const char *dj_store_scheme(const dj_store *st);
 
 /*
  * Store p[0..n) as object `key`, atomically: a reader sees the old object or the whole new one,
- * never a part (file: temporary name + rename, formats.md §10.1; s3: one PUT, or a multipart
+ * never a part (file: temporary name + rename, formats.md §10.1; azure: one Put Blob, or blocks
+ * in parallel and Put Block List above the threshold; s3: one PUT, or a multipart
  * upload above the threshold with parts sent in parallel). Parent folders are created.
  * DJ_STORE_IF_ABSENT: if anything exists at `key` nothing is written and DJ_EEXISTS is
  * returned (the hash-object rule of formats.md §5.2; callers usually treat it as success).
@@ -220,6 +227,15 @@ int dj_store_head(dj_store *st, const char *key, dj_store_stat *out, dj_err *err
 int dj_store_list(dj_store *st, const char *prefix, dj_store_list_fn fn, void *payload,
                   dj_err *err);
 
+/*
+ * One level of the tree: fn for each object directly in folder `dir` ("" = the top of the
+ * location; no trailing '/') and for each sub-folder holding objects (is_dir), keys relative to
+ * the location as in dj_store_list ("_hash/lab" for dir "_hash"). Order unspecified; a missing
+ * folder lists nothing. s3 and azure: a listing with delimiter "/". Returns as dj_store_list.
+ */
+int dj_store_list_dir(dj_store *st, const char *dir, dj_store_list_fn fn, void *payload,
+                      dj_err *err);
+
 /* Delete object `key`. Deleting a missing key succeeds (S3 cannot tell the difference). file: a
  * directory is refused (DJ_EUSAGE); s3: a bare prefix holds no object, so nothing happens.
  * Empty parent folders are left in place. */
@@ -230,7 +246,8 @@ int dj_store_remove(dj_store *st, const char *key, dj_err *err);
 int dj_store_remove_many(dj_store *st, const char *const *keys, size_t n, dj_err *err);
 
 /*
- * Start a cooperative upload of `key` with parts of `part_size` bytes (s3: 5 MiB ... 5 GiB).
+ * Start a cooperative upload of `key` with parts of `part_size` bytes (s3: 5 MiB ... 5 GiB;
+ * azure: at most 4000 MiB).
  * Fills *w (caller-owned; dj_store_writer_dispose). With DJ_STORE_IF_ABSENT and `key` already
  * present, returns DJ_EEXISTS and starts nothing. Nothing is visible at `key` before complete.
  */
@@ -258,7 +275,9 @@ int dj_store_writer_complete(dj_store *st, const dj_store_writer *w, const dj_st
                              size_t nparts, dj_err *err);
 
 /* Drop an unfinished upload. Best effort: a server that cannot abort (s3rver answers 405) keeps
- * the parts until its own clean-up; that still returns 0. */
+ * the parts until its own clean-up; that still returns 0. azure has no abort at all: the
+ * uncommitted blocks stay invisible until the service drops them (a week) or the blob's next
+ * commit does, and later writer_part calls cannot tell that the upload was aborted. */
 int dj_store_writer_abort(dj_store *st, const dj_store_writer *w, dj_err *err);
 
 /* Free the writer's strings; it returns to DJ_STORE_WRITER_INIT. */

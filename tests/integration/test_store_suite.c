@@ -1,8 +1,10 @@
 /*
  * stores/: one suite, run against every backend: `file` in a temporary directory, `s3` against
  * the real S3 server of tests/services/s3rver.sh (DJ_TEST_S3_ENDPOINT, _ACCESS_KEY,
- * _SECRET_KEY, _BUCKET). Each test gets a fresh store whose location is its own prefix
- * djt_<pid>_<n>. Without the S3 variables the s3 group is skipped, unless
+ * _SECRET_KEY, _BUCKET), `azure` against the Azurite of tests/services/azurite.sh
+ * (DJ_TEST_AZURE_ACCOUNT, _KEY, _ENDPOINT, _CONTAINER; _CONNECTION_STRING when set is what the
+ * store is opened with). Each test gets a fresh store whose location is its own prefix
+ * djt_<pid>_<n>. Without a service's variables its group is skipped, unless
  * DJ_TEST_REQUIRE_SERVICES is set: then it fails.
  */
 #include <setjmp.h>
@@ -19,12 +21,15 @@
 #include <cmocka.h>
 
 #include "codecs/hash.h"
+#include "stores/azure_internal.h"
 #include "stores/paths.h"
 #include "stores/store.h"
 #include "tests/unit/vectors.h"
 
+typedef enum backend { FILE_STORE, S3_STORE, AZURE_STORE } backend;
+
 typedef struct fx {
-	bool s3;
+	backend kind;
 	dj_store *st;
 	dj_store_spec spec;
 	char location[1024];
@@ -43,6 +48,29 @@ static bool s3_configured(void)
 {
 	return env("DJ_TEST_S3_ENDPOINT") && env("DJ_TEST_S3_ACCESS_KEY") &&
 	       env("DJ_TEST_S3_SECRET_KEY") && env("DJ_TEST_S3_BUCKET");
+}
+
+static bool azure_configured(void)
+{
+	return env("DJ_TEST_AZURE_ACCOUNT") && env("DJ_TEST_AZURE_KEY") &&
+	       env("DJ_TEST_AZURE_ENDPOINT") && env("DJ_TEST_AZURE_CONTAINER");
+}
+
+/* As a user configures Azurite: a connection string with a BlobEndpoint, when there is one. */
+static void azure_spec(dj_store_spec *spec, const char *name, const char *location)
+{
+	memset(spec, 0, sizeof(*spec));
+	spec->name = (char *)name;
+	spec->protocol = "azure";
+	spec->container = (char *)env("DJ_TEST_AZURE_CONTAINER");
+	spec->connection_string = (char *)env("DJ_TEST_AZURE_CONNECTION_STRING");
+	if (!spec->connection_string) {
+		spec->account_name = (char *)env("DJ_TEST_AZURE_ACCOUNT");
+		spec->account_key = (char *)env("DJ_TEST_AZURE_KEY");
+		spec->endpoint = (char *)env("DJ_TEST_AZURE_ENDPOINT");
+	}
+	spec->location = (char *)location;
+	spec->token_length = 8;
 }
 
 static void s3_spec(dj_store_spec *spec, const char *name, const char *location)
@@ -87,7 +115,7 @@ static int setup_file(void **state)
 static int setup_s3(void **state)
 {
 	fx *f = calloc(1, sizeof(*f));
-	f->s3 = true;
+	f->kind = S3_STORE;
 	snprintf(f->location, sizeof(f->location), "djt_%ld_%d", (long)getpid(), ++test_no);
 	strcpy(f->name, "s3test");
 	s3_spec(&f->spec, f->name, f->location);
@@ -96,7 +124,30 @@ static int setup_s3(void **state)
 	return 0;
 }
 
+static int setup_azure(void **state)
+{
+	static bool container_ready;
+	fx *f = calloc(1, sizeof(*f));
+	dj_err err = DJ_ERR_INIT;
+	f->kind = AZURE_STORE;
+	snprintf(f->location, sizeof(f->location), "djt_%ld_%d", (long)getpid(), ++test_no);
+	strcpy(f->name, "aztest");
+	azure_spec(&f->spec, f->name, f->location);
+	open_or_fail(f);
+	/* djrun never creates containers; tests do (tests/services/azurite.sh did too) */
+	if (!container_ready && dj_azure__create_container(f->st, &err) != 0)
+		fail_msg("container: %s", err.msg);
+	container_ready = true;
+	*state = f;
+	return 0;
+}
+
 /* ---- helpers ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 typedef struct keylist {
 	char **v;
@@ -139,11 +190,11 @@ static int teardown(void **state)
 	fx *f = *state;
 	dj_err err = DJ_ERR_INIT;
 	keylist k = {0};
-	if (f->s3 && dj_store_list(f->st, "", collect, &k, &err) == 0 && k.n)
+	if (f->kind != FILE_STORE && dj_store_list(f->st, "", collect, &k, &err) == 0 && k.n)
 		dj_store_remove_many(f->st, (const char *const *)k.v, k.n, &err);
 	keylist_free(&k);
 	dj_store_close(f->st);
-	if (!f->s3) {
+	if (f->kind == FILE_STORE) {
 		char cmd[2200];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->location);
 		if (system(cmd) != 0)
@@ -269,7 +320,7 @@ static int cmp_sized(const void *a, const void *b)
  */
 static void expect_keys(const fx *f, keylist *k, const char *const *want, size_t n)
 {
-	if (f->s3 && k->n > 1) {
+	if (f->kind == S3_STORE && k->n > 1) {
 		sized_key *v = malloc(k->n * sizeof(*v));
 		for (size_t i = 0; i < k->n; i++)
 			v[i] = (sized_key){k->v[i], k->size[i]};
@@ -318,6 +369,53 @@ static void list_prefix(void **state)
 	assert_int_equal(calls, 2);
 	assert_non_null(strstr(err.msg, "stopped"));
 	keylist_free(&k);
+}
+
+/* One level, folders marked with a trailing '/', sorted: "a|b/|" */
+static int note_level(const dj_store_entry *e, void *payload)
+{
+	keylist *k = payload;
+	char name[512];
+	snprintf(name, sizeof(name), "%s%s", e->key, e->is_dir ? "/" : "");
+	if (e->is_dir)
+		assert_int_equal(e->size, 0);
+	dj_store_entry copy = *e;
+	copy.key = name;
+	return collect(&copy, k);
+}
+
+static void level_is(dj_store *st, const char *dir, const char *want)
+{
+	dj_err err = DJ_ERR_INIT;
+	keylist k = {0};
+	char got[2048] = "";
+	if (dj_store_list_dir(st, dir, note_level, &k, &err) != 0)
+		fail_msg("list_dir '%s': %s", dir, err.msg);
+	if (k.n)
+		qsort(k.v, k.n, sizeof(*k.v), cmp_str);
+	for (size_t i = 0; i < k.n; i++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s|", k.v[i]);
+	if (strcmp(got, want) != 0)
+		fail_msg("list_dir '%s': '%s', want '%s'", dir, got, want);
+	keylist_free(&k);
+}
+
+static void list_dir(void **state)
+{
+	fx *f = *state;
+	static const char *const keys[] = {"ld/a",     "ld/b/c",   "ld/b/d/e",
+	                                   "ld/x.y/z", "ld/q/r/s", "ldz"};
+	for (size_t i = 0; i < 6; i++)
+		put_ok(f->st, keys[i], "12345", 5);
+	level_is(f->st, "", "ld/|ldz|");
+	level_is(f->st, "ld/b", "ld/b/c|ld/b/d/|");
+	level_is(f->st, "ld/b/d", "ld/b/d/e|");
+	level_is(f->st, "ld/none", "");
+	/* s3rver reports a common prefix only for a folder with an object directly in it: its
+	 * walk does not descend below the delimiter (real S3, MinIO and Azurite do), so "ld/q"
+	 * holding only "ld/q/r/s" is missing there */
+	level_is(f->st, "ld",
+	         f->kind == S3_STORE ? "ld/a|ld/b/|ld/x.y/|" : "ld/a|ld/b/|ld/q/|ld/x.y/|");
 }
 
 static void list_paging(void **state)
@@ -390,9 +488,9 @@ static void if_absent(void **state)
 	get_eq(f->st, "ia/obj", "first", 5);
 	dj_err_clear(&err);
 	/* a folder counts as present too on the file protocol (formats.md §5.2: "file or
-	 * directory"); S3 has no folders to be in the way */
+	 * directory"); S3 and Azure have no folders to be in the way */
 	put_ok(f->st, "ia/dir/x", "x", 1);
-	if (!f->s3)
+	if (f->kind == FILE_STORE)
 		assert_int_equal(dj_store_put(f->st, "ia/dir", "y", 1, DJ_STORE_IF_ABSENT, &err),
 		                 DJ_EEXISTS);
 }
@@ -595,40 +693,81 @@ static void special_keys(void **state)
 	keylist_free(&k);
 }
 
-static void bad_credentials(void **state)
+/* Every operation with this store must fail as an authentication error naming store and key. */
+static void refused(dj_store *st, const char *code, const char *secret)
 {
-	fx *f = *state;
-	dj_store_spec spec;
-	dj_store *st;
-	dj_store_stat s;
 	dj_err err = DJ_ERR_INIT;
 	dj_buf b = DJ_BUF_INIT;
-	if (!f->s3) {
-		print_message("file protocol: no credentials to get wrong\n");
-		return;
-	}
-	s3_spec(&spec, "badkey", f->location);
-	spec.secret_key = "not-the-secret";
-	assert_int_equal(dj_store_open(&st, &spec, &err), 0);
+	dj_store_stat s;
+	char want[256];
+	snprintf(want, sizeof(want), "store 'badkey': authentication failed: %s", code);
 	assert_int_equal(dj_store_put(st, "auth/x", "x", 1, 0, &err), DJ_EUSAGE);
-	assert_non_null(
-	    strstr(err.msg, "store 'badkey': authentication failed: SignatureDoesNotMatch"));
-	assert_non_null(strstr(err.msg, "auth/x"));
-	assert_null(strstr(err.msg, "not-the-secret"));
+	if (!strstr(err.msg, want) || !strstr(err.msg, "auth/x") || strstr(err.msg, secret))
+		fail_msg("put: %s", err.msg);
 	dj_err_clear(&err);
 	assert_int_equal(dj_store_get(st, "auth/x", &b, &err), DJ_EUSAGE);
 	assert_non_null(strstr(err.msg, "authentication failed"));
 	dj_err_clear(&err);
 	assert_int_equal(dj_store_head(st, "auth/x", &s, &err), DJ_EUSAGE); /* HEAD: no body */
 	assert_non_null(strstr(err.msg, "authentication failed"));
-	dj_store_close(st);
-	dj_err_clear(&err);
-	spec.access_key = "nobody";
-	assert_int_equal(dj_store_open(&st, &spec, &err), 0);
-	assert_int_equal(dj_store_put(st, "auth/x", "x", 1, 0, &err), DJ_EUSAGE);
-	assert_non_null(strstr(err.msg, "InvalidAccessKeyId"));
-	dj_store_close(st);
 	dj_buf_dispose(&b);
+}
+
+static void bad_credentials(void **state)
+{
+	static const char wrong_b64[] = "d3Jvbmcta2V5LWZvci1kanJ1bi10ZXN0cw=="; /* base64, wrong */
+	fx *f = *state;
+	dj_store_spec spec;
+	dj_store *st;
+	dj_err err = DJ_ERR_INIT;
+	char cs[1024];
+	switch (f->kind) {
+	case FILE_STORE:
+		print_message("file protocol: no credentials to get wrong\n");
+		return;
+	case S3_STORE:
+		s3_spec(&spec, "badkey", f->location);
+		spec.secret_key = "not-the-secret";
+		assert_int_equal(dj_store_open(&st, &spec, &err), 0);
+		refused(st, "SignatureDoesNotMatch", "not-the-secret");
+		dj_store_close(st);
+		spec.access_key = "nobody";
+		assert_int_equal(dj_store_open(&st, &spec, &err), 0);
+		assert_int_equal(dj_store_put(st, "auth/x", "x", 1, 0, &err), DJ_EUSAGE);
+		assert_non_null(strstr(err.msg, "InvalidAccessKeyId"));
+		dj_store_close(st);
+		return;
+	case AZURE_STORE:
+		azure_spec(&spec, "badkey", f->location);
+		spec.connection_string = NULL;
+		spec.account_name = (char *)env("DJ_TEST_AZURE_ACCOUNT");
+		spec.account_key = (char *)wrong_b64;
+		spec.endpoint = (char *)env("DJ_TEST_AZURE_ENDPOINT");
+		assert_int_equal(dj_store_open(&st, &spec, &err), 0);
+		refused(st, "AuthorizationFailure", wrong_b64);
+		dj_store_close(st);
+		/* the same wrong key in a connection string: the message never quotes it */
+		snprintf(cs, sizeof(cs),
+		         "DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;"
+		         "BlobEndpoint=%s",
+		         env("DJ_TEST_AZURE_ACCOUNT"), wrong_b64, env("DJ_TEST_AZURE_ENDPOINT"));
+		azure_spec(&spec, "badkey", f->location);
+		spec.connection_string = cs;
+		assert_int_equal(dj_store_open(&st, &spec, &err), 0);
+		refused(st, "AuthorizationFailure", wrong_b64);
+		dj_store_close(st);
+		/* a key that is not base64 is refused before anything is sent */
+		spec.connection_string = NULL;
+		spec.account_name = (char *)env("DJ_TEST_AZURE_ACCOUNT");
+		spec.account_key = "not base64!";
+		spec.endpoint = (char *)env("DJ_TEST_AZURE_ENDPOINT");
+		assert_int_equal(dj_store_open(&st, &spec, &err), 0);
+		assert_int_equal(dj_store_put(st, "auth/x", "x", 1, 0, &err), DJ_EUSAGE);
+		assert_non_null(strstr(err.msg, "account_key is not valid base64"));
+		assert_null(strstr(err.msg, "not base64!"));
+		dj_store_close(st);
+		return;
+	}
 }
 
 /* ---- the fixture pipeline's stores, mirrored through the store under test ---- */
@@ -725,6 +864,7 @@ static void fixture_deep(void **state)
 	    cmocka_unit_test_setup_teardown(get_range, setup, teardown),                           \
 	    cmocka_unit_test_setup_teardown(head, setup, teardown),                                \
 	    cmocka_unit_test_setup_teardown(list_prefix, setup, teardown),                         \
+	    cmocka_unit_test_setup_teardown(list_dir, setup, teardown),                            \
 	    cmocka_unit_test_setup_teardown(list_paging, setup, teardown),                         \
 	    cmocka_unit_test_setup_teardown(remove_objects, setup, teardown),                      \
 	    cmocka_unit_test_setup_teardown(missing, setup, teardown),                             \
@@ -741,6 +881,7 @@ int main(void)
 {
 	const struct CMUnitTest file_tests[] = {SUITE(setup_file)};
 	const struct CMUnitTest s3_tests[] = {SUITE(setup_s3)};
+	const struct CMUnitTest azure_tests[] = {SUITE(setup_azure)};
 	int rc = cmocka_run_group_tests_name("store-file", file_tests, NULL, NULL);
 	if (s3_configured()) {
 		rc |= cmocka_run_group_tests_name("store-s3", s3_tests, NULL, NULL);
@@ -752,6 +893,17 @@ int main(void)
 	} else {
 		printf("store-s3: skipped (no DJ_TEST_S3_* variables; see "
 		       "tests/services/s3rver.sh)\n");
+	}
+	if (azure_configured()) {
+		rc |= cmocka_run_group_tests_name("store-azure", azure_tests, NULL, NULL);
+	} else if (env("DJ_TEST_REQUIRE_SERVICES")) {
+		fprintf(stderr,
+		        "store-azure: DJ_TEST_AZURE_ACCOUNT, _KEY, _ENDPOINT and _CONTAINER are "
+		        "required (DJ_TEST_REQUIRE_SERVICES is set)\n");
+		rc |= 1;
+	} else {
+		printf("store-azure: skipped (no DJ_TEST_AZURE_* variables; see "
+		       "tests/services/azurite.sh)\n");
 	}
 	return rc;
 }

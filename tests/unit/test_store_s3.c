@@ -79,10 +79,10 @@ typedef struct items {
 	int n;
 } items;
 
-static int item(const char *key, uint64_t size, int64_t mtime, void *payload)
+static int item(const char *key, uint64_t size, int64_t mtime, bool is_dir, void *payload)
 {
 	items *it = payload;
-	snprintf(it->key[it->n], 64, "%s", key);
+	snprintf(it->key[it->n], 64, "%s%s", is_dir ? "dir:" : "", key);
 	it->size[it->n] = size;
 	it->mtime[it->n++] = mtime;
 	return 0;
@@ -100,6 +100,7 @@ static const char page[] =
     "</LastModified><Size>0</Size><Owner><ID>1</ID><DisplayName/></Owner></Contents>"
     "<Contents><Key>loc/KeyCount</Key><LastModified>2026-11-21T21:07:14.000Z</LastModified>"
     "<Size>18446744073709551615</Size></Contents>"
+    "<CommonPrefixes><Prefix>loc/d&amp;r/</Prefix></CommonPrefixes>"
     "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
     "</ListBucketResult>";
 
@@ -110,7 +111,8 @@ static void xml_listing(void **state)
 	bool more;
 	dj_buf next = DJ_BUF_INIT;
 	assert_int_equal(dj_s3__parse_list(page, strlen(page), item, &it, &more, &next), 0);
-	assert_int_equal(it.n, 3);
+	assert_int_equal(it.n, 4);
+	assert_string_equal(it.key[3], "dir:loc/d&r/"); /* a delimiter listing's folder */
 	assert_string_equal(it.key[0], "loc/O'Brien & Co");
 	assert_int_equal(it.size[0], 11);
 	assert_int_equal(it.mtime[0], 1795295234);
@@ -152,31 +154,31 @@ static void xml_text(void **state)
 	static const char *const bad[] = {"&", "&amp", "&#0;", "&#xD800;", "&#x;", "&#;", "&foo;"};
 	dj_buf b = DJ_BUF_INIT;
 	const char *doc = "<A><Code/><Code2>no</Code2><Code>Slow&amp;Down</Code></A>", *ce, *after;
-	assert_int_equal(dj_s3__xml_escape(&b, "a&b<c>'\"d"), 0);
+	assert_int_equal(dj_xml__escape(&b, "a&b<c>'\"d"), 0);
 	assert_string_equal(b.ptr, "a&amp;b&lt;c&gt;&apos;&quot;d");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		dj_buf_reset(&b);
-		if (dj_s3__xml_unescape(&b, bad[i], strlen(bad[i])) != DJ_EFORMAT)
+		if (dj_xml__unescape(&b, bad[i], strlen(bad[i])) != DJ_EFORMAT)
 			fail_msg("accepted: %s", bad[i]);
 	}
 	/* <Code/> is empty; <Code2> is another tag */
-	assert_non_null(dj_s3__xml_find(doc, doc + strlen(doc), "Code", &ce, &after));
-	assert_int_equal(dj_s3__xml_text(&b, after, doc + strlen(doc), "Code"), 0);
+	assert_non_null(dj_xml__find(doc, doc + strlen(doc), "Code", &ce, &after));
+	assert_int_equal(dj_xml__text(&b, after, doc + strlen(doc), "Code"), 0);
 	assert_string_equal(b.ptr, "Slow&Down");
-	assert_int_equal(dj_s3__xml_text(&b, doc, doc + strlen(doc), "Missing"), DJ_ENOTFOUND);
+	assert_int_equal(dj_xml__text(&b, doc, doc + strlen(doc), "Missing"), DJ_ENOTFOUND);
 	dj_buf_dispose(&b);
 }
 
 static void dates(void **state)
 {
 	(void)state;
-	assert_int_equal(dj_s3__parse_iso8601("2026-11-21T21:07:14.000Z"), 1795295234);
-	assert_int_equal(dj_s3__parse_iso8601("2026-11-21T21:07:14Z"), 1795295234);
-	assert_int_equal(dj_s3__parse_iso8601("2026-11-21 21:07:14"), -1);
-	assert_int_equal(dj_s3__parse_iso8601("2026-13-21T21:07:14Z"), -1);
-	assert_int_equal(dj_s3__parse_http_date("Sat, 21 Nov 2026 21:07:14 GMT"), 1795295234);
-	assert_int_equal(dj_s3__parse_http_date("Sat, 21 Foo 2026 21:07:14 GMT"), -1);
-	assert_int_equal(dj_s3__parse_http_date("yesterday"), -1);
+	assert_int_equal(dj_http__parse_iso8601("2026-11-21T21:07:14.000Z"), 1795295234);
+	assert_int_equal(dj_http__parse_iso8601("2026-11-21T21:07:14Z"), 1795295234);
+	assert_int_equal(dj_http__parse_iso8601("2026-11-21 21:07:14"), -1);
+	assert_int_equal(dj_http__parse_iso8601("2026-13-21T21:07:14Z"), -1);
+	assert_int_equal(dj_http__parse_date("Sat, 21 Nov 2026 21:07:14 GMT"), 1795295234);
+	assert_int_equal(dj_http__parse_date("Sat, 21 Foo 2026 21:07:14 GMT"), -1);
+	assert_int_equal(dj_http__parse_date("yesterday"), -1);
 }
 
 /* ---- a scripted HTTP server ---- */
