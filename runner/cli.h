@@ -6,12 +6,30 @@
 #ifndef DJ_RUNNER_CLI_H
 #define DJ_RUNNER_CLI_H
 
+#include "db/db.h"
+#include "runner/config.h"
+
 int dj_cmd_inspect(int argc, char **argv); /* runner/cmd_inspect.c */
 int dj_cmd_config(int argc, char **argv);  /* runner/cmd_config.c */
 int dj_cmd_describe(int argc, char **argv); /* runner/cmd_describe.c */
 int dj_cmd_fetch(int argc, char **argv);    /* runner/cmd_fetch.c */
 int dj_cmd_jobs(int argc, char **argv);     /* runner/cmd_jobs.c */
 int dj_cmd_store(int argc, char **argv);    /* runner/cmd_store.c */
+
+/*
+ * Load the configuration as datajoint-python would: the process environment, and datajoint.json
+ * found from the working directory upward, or `config_file` when given (--config). On failure
+ * prints "djrun: <cmd>: <message>" and returns DJ_EXIT_USAGE; else DJ_EXIT_OK, and *cfg is the
+ * caller's to dj_config_free().
+ */
+int dj_cli_load_config(const char *cmd, const char *config_file, dj_config *cfg);
+
+/*
+ * dj_cli_load_config(), then connect to the configured database. Returns DJ_EXIT_OK (the caller
+ * closes *db and frees *cfg), DJ_EXIT_USAGE for a configuration error, DJ_EXIT_UNREACHABLE when
+ * a server was tried and could not be reached or refused the credentials; the message is printed.
+ */
+int dj_cli_open_db(const char *cmd, const char *config_file, dj_config *cfg, dj_db **db);
 
 /* "djrun: <msg>" plus "try 'djrun <cmd> --help'" on stderr; returns DJ_EXIT_USAGE. */
 int dj_cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -14,7 +14,6 @@
 #include "runner/db_connect.h"
 #include "runner/exit.h"
 
-extern char **environ;
 
 typedef struct describe_args {
 	const char *target; /* SCHEMA or SCHEMA.Table */
@@ -277,25 +276,14 @@ done:
 int dj_cmd_describe(int argc, char **argv)
 {
 	describe_args a = {0};
-	dj_config_opts o = {0};
 	dj_config cfg;
-	dj_err err = DJ_ERR_INIT;
 	dj_db *db = NULL;
-	bool done = false, attempted = false;
+	bool done = false;
 	int rc = parse_args(argc, argv, &a, &done);
 	if (rc != DJ_EXIT_OK || done)
 		return rc;
-	o.envp = (const char *const *)environ;
-	o.config_file = a.config_file;
-	if (dj_config_load(&cfg, &o, &err) < 0) {
-		fprintf(stderr, "djrun: describe: %s\n", err.msg);
-		return DJ_EXIT_USAGE;
-	}
-	if (dj_db_open_config(&db, &cfg, &attempted, &err) < 0) {
-		fprintf(stderr, "djrun: describe: %s\n", err.msg);
-		dj_config_free(&cfg);
-		return attempted ? DJ_EXIT_UNREACHABLE : DJ_EXIT_USAGE;
-	}
+	if ((rc = dj_cli_open_db("describe", a.config_file, &cfg, &db)) != DJ_EXIT_OK)
+		return rc;
 	rc = describe(db, &cfg, &a);
 	dj_db_close(db);
 	dj_config_free(&cfg);

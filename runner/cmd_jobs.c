@@ -16,7 +16,6 @@
 #include "runner/db_connect.h"
 #include "runner/exit.h"
 
-extern char **environ;
 
 typedef struct jobs_args {
 	const char *target, *action, *where, *config_file;
@@ -254,25 +253,14 @@ static int jobs(dj_db *db, const dj_config *cfg, const jobs_args *a)
 int dj_cmd_jobs(int argc, char **argv)
 {
 	jobs_args a = {0};
-	dj_config_opts o = {0};
 	dj_config cfg;
-	dj_err err = DJ_ERR_INIT;
 	dj_db *db = NULL;
-	bool done = false, attempted = false;
+	bool done = false;
 	int rc = parse_args(argc, argv, &a, &done);
 	if (rc != DJ_EXIT_OK || done)
 		return rc;
-	o.envp = (const char *const *)environ;
-	o.config_file = a.config_file;
-	if (dj_config_load(&cfg, &o, &err) < 0) {
-		fprintf(stderr, "djrun: jobs: %s\n", err.msg);
-		return DJ_EXIT_USAGE;
-	}
-	if (dj_db_open_config(&db, &cfg, &attempted, &err) < 0) {
-		fprintf(stderr, "djrun: jobs: %s\n", err.msg);
-		dj_config_free(&cfg);
-		return attempted ? DJ_EXIT_UNREACHABLE : DJ_EXIT_USAGE;
-	}
+	if ((rc = dj_cli_open_db("jobs", a.config_file, &cfg, &db)) != DJ_EXIT_OK)
+		return rc;
 	rc = jobs(db, &cfg, &a);
 	dj_db_close(db);
 	dj_config_free(&cfg);

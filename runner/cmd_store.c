@@ -19,7 +19,6 @@
 #include "runner/exit.h"
 #include "stores/store.h"
 
-extern char **environ;
 
 /* get: bytes asked for at a time. Cloud stores fetch a chunk as 8 ranged GETs in parallel; a
  * file store's chunk is only copied through memory, best while it stays in the CPU cache. */
@@ -737,13 +736,14 @@ static int do_du(dj_store *st, const dj_store_spec *spec, const store_args *a)
 static int open_store(const store_args *a, dj_config *cfg, const dj_store_spec **spec,
                       dj_store **st)
 {
-	dj_config_opts o = {0};
 	dj_err err = DJ_ERR_INIT;
+	char cmd[64];
 	int rc;
-	o.envp = (const char *const *)environ;
-	o.config_file = a->config_file;
-	if (dj_config_load(cfg, &o, &err) < 0 || dj_config_store(cfg, a->store, spec, &err) < 0) {
-		fprintf(stderr, "djrun: store %s: %s\n", a->verb, err.msg);
+	snprintf(cmd, sizeof(cmd), "store %s", a->verb);
+	if ((rc = dj_cli_load_config(cmd, a->config_file, cfg)) != DJ_EXIT_OK)
+		return rc;
+	if (dj_config_store(cfg, a->store, spec, &err) < 0) {
+		fprintf(stderr, "djrun: %s: %s\n", cmd, err.msg);
 		return DJ_EXIT_USAGE;
 	}
 	if ((rc = dj_config_check_store(*spec, &err)) < 0 ||
