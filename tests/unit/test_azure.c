@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/fake_http.h"
+
 #include "stores/azure_internal.h"
 #include "stores/store.h"
 
@@ -205,104 +207,26 @@ static void listing(void **state)
 	dj_buf_dispose(&next);
 }
 
-/* ---- a scripted HTTP server (one connection per answer) ---- */
+/* ---- a scripted HTTP server (tests/unit/fake_http.c) ---- */
 
-typedef struct server {
-	pid_t pid;
-	int port, log;
-} server;
+static const char *const shown[] = {"\r\nx-ms-blob-type:", "\r\nIf-None-Match:", "\r\nRange:",
+				    "\r\nIf-Match:"};
 
-/* Log "METHOD /path HTTP/1.1" plus the headers named in `show`, then drain the body. */
-static void read_request(int c, int log)
+/* Every request must carry our SharedKey signature and the API version. */
+static void check_signed(const char *head, int log)
 {
-	static const char *const show[] = {
-	    "\r\nx-ms-blob-type:", "\r\nIf-None-Match:", "\r\nRange:", "\r\nIf-Match:"};
-	char buf[65536], *eoh = NULL, *cl;
-	size_t len = 0, body = 0;
-	while (!eoh && len < sizeof(buf) - 1) {
-		ssize_t k = read(c, buf + len, sizeof(buf) - 1 - len);
-		if (k <= 0)
-			return;
-		len += (size_t)k;
-		buf[len] = '\0';
-		eoh = strstr(buf, "\r\n\r\n");
-	}
-	if (!eoh || write(log, buf, (size_t)(strchr(buf, '\r') - buf)) < 0)
-		return;
-	for (size_t i = 0; i < sizeof(show) / sizeof(show[0]); i++) {
-		char *h = strstr(buf, show[i]);
-		if (h && h < eoh && write(log, " |", 2) == 2)
-			(void)!write(log, h + 2, (size_t)(strchr(h + 2, '\r') - h - 2));
-	}
-	(void)!write(log, "\n", 1);
-	if (!strstr(buf, "\r\nAuthorization: SharedKey acct:") ||
-	    !strstr(buf, "\r\nx-ms-version: " DJ_AZURE_VERSION "\r\n"))
+	if (!strstr(head, "\r\nAuthorization: SharedKey acct:") ||
+	    !strstr(head, "\r\nx-ms-version: " DJ_AZURE_VERSION "\r\n"))
 		(void)!write(log, "UNSIGNED\n", 9);
-	if ((cl = strstr(buf, "\r\nContent-Length:")))
-		body = strtoul(cl + 17, NULL, 10);
-	bool show_body = strstr(buf, "comp=blocklist ") != NULL;
-	size_t have = len - (size_t)(eoh + 4 - buf);
-	memmove(buf, eoh + 4, have);
-	while (have < body && have < sizeof(buf) - 1) {
-		ssize_t k = read(c, buf + have, sizeof(buf) - 1 - have);
-		if (k <= 0)
-			return;
-		have += (size_t)k;
-	}
-	if (show_body && write(log, buf, have) >= 0)
-		(void)!write(log, "\n", 1);
 }
 
-static server serve(const char *const *script, size_t n)
-{
-	struct sockaddr_in a = {0};
-	socklen_t al = sizeof(a);
-	int lfd = socket(AF_INET, SOCK_STREAM, 0), pfd[2], one = 1;
-	server s;
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(lfd, 16), 0);
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
-	assert_int_equal(pipe(pfd), 0);
-	s.port = ntohs(a.sin_port);
-	if ((s.pid = fork()) == 0) {
-		alarm(20); /* a test that fails early leaves no server behind */
-		close(pfd[0]);
-		for (size_t i = 0; i < n; i++) {
-			int c = accept(lfd, NULL, NULL);
-			if (c < 0)
-				_exit(1);
-			const char *body = strstr(script[i], "\r\n\r\n") + 4;
-			char len[64];
-			read_request(c, pfd[1]);
-			snprintf(len, sizeof(len), "Content-Length: %zu\r\n\r\n", strlen(body));
-			if (write(c, script[i], (size_t)(body - 2 - script[i])) < 0 ||
-			    write(c, len, strlen(len)) < 0 || write(c, body, strlen(body)) < 0)
-				_exit(1);
-			close(c);
-		}
-		_exit(0);
-	}
-	close(lfd);
-	close(pfd[1]);
-	s.log = pfd[0];
-	return s;
-}
-
-static char *finish(server *s)
-{
-	char *log = calloc(1, 65536);
-	size_t len = 0;
-	ssize_t k;
-	int status;
-	while ((k = read(s->log, log + len, 65535 - len)) > 0)
-		len += (size_t)k;
-	close(s->log);
-	assert_int_equal(waitpid(s->pid, &status, 0), s->pid);
-	return log;
-}
+static const fake_http_opts azure_http = {
+	.show = shown,
+	.nshow = sizeof(shown) / sizeof(shown[0]),
+	.check = check_signed,
+	.add_length = true,
+	.log_body_when = "comp=blocklist ",
+};
 
 static dj_store *open_at(int port, size_t part)
 {
@@ -353,7 +277,7 @@ static void requests(void **state)
 	    ANSWER("403 Forbidden", "x-ms-error-code: AuthenticationFailed\r\n", ""),
 	    ANSWER("202 Accepted", "", ""), /* delete */
 	};
-	server s = serve(script, 8);
+	fake_http s = fake_http_serve(script, 8, &azure_http);
 	dj_store *st = open_at(s.port, 1 << 20);
 	dj_err err = DJ_ERR_INIT;
 	dj_buf b = DJ_BUF_INIT;
@@ -375,7 +299,7 @@ static void requests(void **state)
 	assert_null(strstr(err.msg, DEV_KEY));
 	dj_err_clear(&err);
 	assert_int_equal(dj_store_remove(st, "x", &err), 0);
-	log = finish(&s);
+	log = fake_http_finish(&s);
 	assert_string_equal(
 	    log, "PUT /acct/cont/loc/a%20b/c%2Bd HTTP/1.1 |x-ms-blob-type: BlockBlob\n"
 	         "PUT /acct/cont/loc/a%20b/c%2Bd HTTP/1.1 |x-ms-blob-type: BlockBlob\n"
@@ -426,7 +350,7 @@ static void blocks_and_paging(void **state)
 	           "<Properties><Content-Length>2</Content-Length></Properties></Blob>"
 	           "</Blobs><NextMarker/></EnumerationResults>"),
 	};
-	server s = serve(script, 6);
+	fake_http s = fake_http_serve(script, 6, &azure_http);
 	dj_store *st = open_at(s.port, 4);
 	dj_store_writer w = DJ_STORE_WRITER_INIT;
 	dj_store_part p[2];
@@ -442,7 +366,7 @@ static void blocks_and_paging(void **state)
 		fail_msg("%s", err.msg);
 	assert_int_equal(dj_store_list(st, "p/", add_size, &total, &err), 0);
 	assert_int_equal(total, 3);
-	log = finish(&s);
+	log = fake_http_finish(&s);
 	url_block_id(u1, sizeof(u1), w.id, 1);
 	url_block_id(u2, sizeof(u2), w.id, 2);
 	dj_azure__block_id(r1, sizeof(r1), w.id, 1);

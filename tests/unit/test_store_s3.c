@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/fake_http.h"
+
 #include "stores/s3_internal.h"
 #include "stores/store.h"
 
@@ -181,91 +183,10 @@ static void dates(void **state)
 	assert_int_equal(dj_http__parse_date("yesterday"), -1);
 }
 
-/* ---- a scripted HTTP server ---- */
+/* ---- a scripted HTTP server (tests/unit/fake_http.c) ---- */
 
-#define DROP_AFTER_HEADERS "!drop-request" /* read the request head, then close: no answer */
-
-typedef struct server {
-	pid_t pid;
-	int port;
-	int log; /* read end: one request line per request */
-} server;
-
-static void read_request(int c, bool drop, int log)
-{
-	char buf[65536], *eoh = NULL, *cl;
-	size_t len = 0, body = 0;
-	while (!eoh && len < sizeof(buf) - 1) {
-		ssize_t k = read(c, buf + len, sizeof(buf) - 1 - len);
-		if (k <= 0)
-			return;
-		len += (size_t)k;
-		buf[len] = '\0';
-		eoh = strstr(buf, "\r\n\r\n");
-	}
-	if (!eoh || write(log, buf, (size_t)(strchr(buf, '\r') - buf)) < 0 ||
-	    write(log, "\n", 1) < 0)
-		return;
-	if ((cl = strstr(buf, "\r\nContent-Length:"))) /* as curl writes it */
-		body = strtoul(cl + 17, NULL, 10);
-	if (drop) /* the server dies mid-upload: a few body bytes at most */
-		return;
-	for (size_t have = len - (size_t)(eoh + 4 - buf); have < body;) {
-		ssize_t k = read(c, buf, sizeof(buf));
-		if (k <= 0)
-			return;
-		have += (size_t)k;
-	}
-}
-
-/* Answer one connection per script entry, in order, then exit. */
-static server serve(const char *const *script, size_t n)
-{
-	struct sockaddr_in a = {0};
-	socklen_t al = sizeof(a);
-	int lfd = socket(AF_INET, SOCK_STREAM, 0), pfd[2], one = 1;
-	server s;
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(lfd, 16), 0);
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
-	assert_int_equal(pipe(pfd), 0);
-	s.port = ntohs(a.sin_port);
-	if ((s.pid = fork()) == 0) {
-		close(pfd[0]);
-		for (size_t i = 0; i < n; i++) {
-			int c = accept(lfd, NULL, NULL);
-			bool drop = !strcmp(script[i], DROP_AFTER_HEADERS);
-			if (c < 0)
-				_exit(1);
-			read_request(c, drop, pfd[1]);
-			if (!drop && write(c, script[i], strlen(script[i])) < 0)
-				_exit(1);
-			close(c);
-		}
-		_exit(0);
-	}
-	close(lfd);
-	close(pfd[1]);
-	s.log = pfd[0];
-	return s;
-}
-
-/* Wait for the server; return its request log (caller frees). */
-static char *finish(server *s)
-{
-	char *log = calloc(1, 65536);
-	size_t len = 0;
-	ssize_t k;
-	int status;
-	while ((k = read(s->log, log + len, 65535 - len)) > 0)
-		len += (size_t)k;
-	close(s->log);
-	assert_int_equal(waitpid(s->pid, &status, 0), s->pid);
-	return log;
-}
+/* no alarm shorter than the longest retry back-off these tests provoke */
+static const fake_http_opts s3_http = {.timeout_s = 60};
 
 static dj_store *open_at(int port, int retries)
 {
@@ -301,7 +222,7 @@ static void retry_then_ok(void **state)
 {
 	(void)state;
 	const char *const script[] = {SLOW_DOWN, CUT_SHORT, OK_HELLO};
-	server s = serve(script, 3);
+	fake_http s = fake_http_serve(script, 3, &s3_http);
 	dj_store *st = open_at(s.port, 3);
 	dj_err err = DJ_ERR_INIT;
 	dj_buf b = DJ_BUF_INIT;
@@ -310,7 +231,7 @@ static void retry_then_ok(void **state)
 	if (dj_store_get(st, "a b/c+d", &b, &err) != 0)
 		fail_msg("%s", err.msg);
 	assert_string_equal(b.ptr, ">hello"); /* the cut-short attempt left nothing behind */
-	log = finish(&s);
+	log = fake_http_finish(&s);
 	assert_string_equal(log, "GET /bkt/loc/a%20b/c%2Bd HTTP/1.1\n"
 	                         "GET /bkt/loc/a%20b/c%2Bd HTTP/1.1\n"
 	                         "GET /bkt/loc/a%20b/c%2Bd HTTP/1.1\n");
@@ -323,21 +244,21 @@ static void retries_run_out(void **state)
 {
 	(void)state;
 	const char *const script[] = {SLOW_DOWN, SLOW_DOWN, SLOW_DOWN};
-	server s = serve(script, 3);
+	fake_http s = fake_http_serve(script, 3, &s3_http);
 	dj_store *st = open_at(s.port, 2);
 	dj_err err = DJ_ERR_INIT;
 	dj_buf b = DJ_BUF_INIT;
 	assert_int_equal(dj_store_get(st, "k", &b, &err), DJ_ETRANSIENT);
 	assert_string_equal(err.msg, "store 'fake': HTTP 503 SlowDown reading 'k' (3 attempts)");
-	free(finish(&s));
+	free(fake_http_finish(&s));
 	dj_store_close(st);
 }
 
 static void upload_dies(void **state)
 {
 	(void)state;
-	const char *const script[] = {DROP_AFTER_HEADERS, DROP_AFTER_HEADERS};
-	server s = serve(script, 2);
+	const char *const script[] = {FAKE_HTTP_DROP, FAKE_HTTP_DROP};
+	fake_http s = fake_http_serve(script, 2, &s3_http);
 	dj_store *st = open_at(s.port, 1);
 	dj_err err = DJ_ERR_INIT;
 	static char data[1 << 20];
@@ -346,7 +267,7 @@ static void upload_dies(void **state)
 	assert_non_null(strstr(err.msg, "store 'fake': writing 'up/obj': "));
 	assert_non_null(strstr(err.msg, "2 attempts"));
 	assert_null(strstr(err.msg, "SECRET"));
-	log = finish(&s);
+	log = fake_http_finish(&s);
 	assert_string_equal(log, "PUT /bkt/loc/up/obj HTTP/1.1\nPUT /bkt/loc/up/obj HTTP/1.1\n");
 	free(log);
 	dj_store_close(st);
@@ -356,13 +277,13 @@ static void no_server(void **state)
 {
 	(void)state;
 	const char *const script[] = {OK_HELLO};
-	server s = serve(script, 1);
+	fake_http s = fake_http_serve(script, 1, &s3_http);
 	dj_store *st = open_at(s.port, 1), *gone;
 	dj_err err = DJ_ERR_INIT;
 	dj_buf b = DJ_BUF_INIT;
 	/* take the port, then let it go: nothing listens there any more */
 	assert_int_equal(dj_store_get(st, "k", &b, &err), 0);
-	free(finish(&s));
+	free(fake_http_finish(&s));
 	gone = open_at(s.port, 1);
 	assert_int_equal(dj_store_get(gone, "k", &b, &err), DJ_ETRANSIENT);
 	assert_non_null(strstr(err.msg, "2 attempts"));
@@ -384,7 +305,7 @@ static void http_errors(void **state)
 	    "HTTP/1.1 400 Bad Request\r\nContent-Length: 47\r\nConnection: close\r\n\r\n"
 	    "<Error><Code>InvalidArgument</Code></Error>\n   ",
 	};
-	server s = serve(script, 4);
+	fake_http s = fake_http_serve(script, 4, &s3_http);
 	dj_store *st = open_at(s.port, 3);
 	dj_err err = DJ_ERR_INIT;
 	dj_store_stat stat;
@@ -402,7 +323,7 @@ static void http_errors(void **state)
 	assert_int_equal(dj_store_remove(st, "x", &err), DJ_ERROR);
 	assert_string_equal(err.msg,
 	                    "store 'fake': HTTP 400 InvalidArgument deleting 'x' (1 attempt)");
-	free(finish(&s));
+	free(fake_http_finish(&s));
 	dj_store_close(st);
 	dj_buf_dispose(&b);
 }
@@ -434,7 +355,7 @@ static void multipart_and_paging(void **state)
 	    XML_OK("<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>loc/p/2</Key>"
 	           "<Size>2</Size></Contents></ListBucketResult>"),
 	};
-	server s = serve(script, 6);
+	fake_http s = fake_http_serve(script, 6, &s3_http);
 	dj_store *st = open_at(s.port, 3);
 	dj_store_writer w = DJ_STORE_WRITER_INIT;
 	dj_store_part p;
@@ -452,7 +373,7 @@ static void multipart_and_paging(void **state)
 	dj_err_clear(&err);
 	assert_int_equal(dj_store_list(st, "p/", count, &n, &err), 0);
 	assert_int_equal(n, 3); /* sizes 1 + 2 */
-	log = finish(&s);
+	log = fake_http_finish(&s);
 	assert_string_equal(log,
 	                    "POST /bkt/loc/m/o?uploads= HTTP/1.1\n"
 	                    "PUT /bkt/loc/m/o?partNumber=1&uploadId=u%2B1%2F%3D HTTP/1.1\n"
