@@ -12,6 +12,7 @@
 int dj_cmd_inspect(int argc, char **argv); /* runner/cmd_inspect.c */
 int dj_cmd_config(int argc, char **argv);  /* runner/cmd_config.c */
 int dj_cmd_describe(int argc, char **argv); /* runner/cmd_describe.c */
+int dj_cmd_selftest(int argc, char **argv); /* runner/cmd_selftest.c (test aid) */
 int dj_cmd_fetch(int argc, char **argv);    /* runner/cmd_fetch.c */
 int dj_cmd_jobs(int argc, char **argv);     /* runner/cmd_jobs.c */
 int dj_cmd_store(int argc, char **argv);    /* runner/cmd_store.c */

@@ -15,6 +15,7 @@ static const command commands[] = {
 	{"inspect", dj_cmd_inspect, "decode a blob or .npy file and print it as JSON"},
 	{"config", dj_cmd_config, "print the effective configuration (secrets masked)"},
 	{"describe", dj_cmd_describe, "describe a schema's tables and headings from the database"},
+	{"selftest", dj_cmd_selftest, "test aid: run a toy job through the MPI coordinator"},
 	{"fetch", dj_cmd_fetch, "print a table's rows as JSON lines, every value decoded"},
 	{"jobs", dj_cmd_jobs, "show, refresh or clear the jobs queue of an auto-populated table"},
 	{"store", dj_cmd_store, "list, read, write, delete objects in a store; usage per schema"},
