@@ -20,6 +20,8 @@
 #include "mpi/run.h"
 #include "runner/cli.h"
 #include "runner/exit.h"
+#include "slurm/env.h"
+#include "slurm/signals.h"
 
 typedef struct toy {
 	uint64_t items, next;
@@ -34,37 +36,9 @@ typedef struct toy {
 
 /* The signal that asks for a drain. A handler can only write a global; it is process state,
  * not job state, and the engine only reads it through dj_run_opts.stop. */
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
-static void install_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal; /* no SA_RESTART: sleeps return early and the loop looks */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-}
-
 /* Ranks the launcher started: mpirun sets OMPI_COMM_WORLD_SIZE, srun --mpi=pmix PMIX_RANK and
  * SLURM_STEP_NUM_TASKS, PMI-2 launchers PMI_SIZE. 0 = not launched; -1 = launched, size
  * unknown. (To move to slurm/env.c once that exists.) */
-static int launched_size(void)
-{
-	const char *v;
-	if ((v = getenv("OMPI_COMM_WORLD_SIZE")) || (v = getenv("PMI_SIZE")))
-		return atoi(v);
-	if (getenv("PMIX_RANK"))
-		return (v = getenv("SLURM_STEP_NUM_TASKS")) ? atoi(v) : -1;
-	return 0;
-}
-
 /* ---- the toy job ---- */
 
 static int toy_start(void *ctx, const dj_run_info *info, dj_err *err)
@@ -387,16 +361,12 @@ int dj_cmd_selftest(int argc, char **argv)
 	int rc = parse_args(argc, argv, &c);
 	if (rc)
 		return rc == 1 ? DJ_EXIT_OK : rc;
-	c.o.launched_size = c.local ? 0 : launched_size();
-	c.o.stop = &stop_signal;
+	c.o.launched_size = c.local ? 0 : dj_launch_size();
+	c.o.stop = dj_signals_install();
 	c.o.progress = progress;
 	c.o.on_result = on_result;
 	c.o.arg = &c.toy;
-	install_signals();
-	/* Open MPI 4.1's MPI_Finalize ends with a fence over every rank; after a rank died (under
-	 * mpirun --enable-recovery) it can wait forever. Our ranks have said goodbye to each
-	 * other by then, so the fence buys nothing. Read by MPI_Init; a user's setting wins. */
-	setenv("OMPI_MCA_async_mpi_finalize", "1", 0);
+	dj_launch_prepare();
 	rc = dj_run(&toy_job, &c.toy, &c.o, &t, &err);
 	if (rc == DJ_EUSAGE)
 		return dj_cli_usage_error("selftest", "%s", err.msg);

@@ -19,6 +19,7 @@ static const command commands[] = {
 	{"fetch", dj_cmd_fetch, "print a table's rows as JSON lines, every value decoded"},
 	{"jobs", dj_cmd_jobs, "show, refresh or clear the jobs queue of an auto-populated table"},
 	{"store", dj_cmd_store, "list, read, write, delete objects in a store; usage per schema"},
+	{"populate", dj_cmd_populate, "compute the pending keys of a table with a make command"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,287 @@
+/*
+ * djrun populate SCHEMA.Table --make 'CMD ...' [options]: compute the pending keys of an
+ * Imported or Computed table with a make command per key (jobs/populate.h, jobs/make.h),
+ * under mpirun/srun over MPI (rank 0 the only database writer), else in one process.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jobs/job.h"
+#include "jobs/make.h"
+#include "jobs/populate.h"
+#include "mpi/run.h"
+#include "runner/cli.h"
+#include "runner/db_connect.h"
+#include "runner/exit.h"
+#include "slurm/env.h"
+#include "slurm/signals.h"
+
+/* As runner/cmd_selftest.c: ranks the launcher started (0 = none, -1 = unknown). */
+static void help(FILE *out)
+{
+	fprintf(
+	    out,
+	    "usage: djrun populate SCHEMA.Table --make 'CMD ARGS' [options]\n"
+	    "       djrun populate SCHEMA.Table [options] -- CMD ARGS...\n\n"
+	    "Compute the pending keys of an Imported or Computed table (key_source minus the\n"
+	    "table), one make command per key. Under mpirun/srun rank 0 plans and inserts, every\n"
+	    "other rank runs makes; alone it does everything in one process.\n\n"
+	    "The make protocol. For each key djrun makes a scratch directory and runs CMD there\n"
+	    "(no shell: --make is split on spaces; use the form after -- for other arguments):\n"
+	    "  key.json       the key, a JSON object  {\"subject_id\": 1, \"session\": \"a\"}\n"
+	    "  environment    DJRUN_KEY_JSON (key.json), DJRUN_OUTPUT_DIR (outputs/),\n"
+	    "                 DJRUN_SCRATCH (the directory)\n"
+	    "  outputs/row.json  written by the make: one JSON object of the row's non-key\n"
+	    "                 attributes; numbers, strings, booleans, null; for a <blob> column\n"
+	    "                 {\"npy\": \"x.npy\"} names a .npy file the make wrote in outputs/\n"
+	    "                 (stored as the array)\n"
+	    "  exit status    0 = success; anything else fails the key, and the tail of stderr\n"
+	    "                 becomes the job's error_stack (message \"MakeError: ...\")\n\n"
+	    "options:\n"
+	    "  --make 'CMD'       the make command (or argv after --)\n"
+	    "  --where SQL        restrict key_source (SQL text, as a string restriction)\n"
+	    "  --reserve-jobs     reserve keys through the ~~ jobs table (default with > 1 rank)\n"
+	    "  --no-reserve-jobs  direct mode even under MPI\n"
+	    "  --max-calls N      at most N keys\n"
+	    "  --stop-on-error    stop dispatching after the first failed key\n"
+	    "  --scratch DIR      where scratch directories go ($TMPDIR or /tmp)\n"
+	    "  --batch N          keys per commit (100)\n"
+	    "  --progress S       a progress line on stderr every S seconds\n"
+	    "  --config FILE      datajoint.json to use\n"
+	    "  --json             one JSON object per key on stdout, then a summary\n\n"
+	    "exit codes: 0 all done (or nothing to do), 1 some keys failed, 2 usage,\n"
+	    "            3 database unreachable, 75 drained on a signal (safe to requeue)\n");
+}
+
+typedef struct args {
+	const char *target, *make, *where, *config_file, *scratch;
+	char **make_argv; /* after -- (borrowed from argv) */
+	int reserve;      /* -1 default, 0, 1 */
+	int64_t max_calls;
+	bool json, stop_on_error;
+	double batch, progress_s;
+} args;
+
+static int number(const char *opt, const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || v < 0)
+		return dj_cli_usage_error("populate", "%s takes a number >= 0, not '%s'", opt, s);
+	*out = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, args *a, bool *done)
+{
+	double v;
+	int rc;
+	a->reserve = -1;
+	a->max_calls = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+			help(stdout);
+			*done = true;
+			return DJ_EXIT_OK;
+		}
+		if (!strcmp(o, "--")) {
+			if (i + 1 >= argc)
+				return dj_cli_usage_error("populate", "no command after --");
+			a->make_argv = argv + i + 1;
+			break;
+		}
+		if (!strcmp(o, "--reserve-jobs"))
+			a->reserve = 1;
+		else if (!strcmp(o, "--no-reserve-jobs"))
+			a->reserve = 0;
+		else if (!strcmp(o, "--json"))
+			a->json = true;
+		else if (!strcmp(o, "--stop-on-error"))
+			a->stop_on_error = true;
+		else if (o[0] != '-') {
+			if (a->target)
+				return dj_cli_usage_error("populate", "unexpected argument '%s'",
+				                          o);
+			a->target = o;
+		} else if (i + 1 >= argc)
+			return dj_cli_usage_error("populate",
+			                          "unknown option or missing value '%s'", o);
+		else if (!strcmp(o, "--make"))
+			a->make = argv[++i];
+		else if (!strcmp(o, "--where"))
+			a->where = argv[++i];
+		else if (!strcmp(o, "--config"))
+			a->config_file = argv[++i];
+		else if (!strcmp(o, "--scratch"))
+			a->scratch = argv[++i];
+		else if (!strcmp(o, "--max-calls")) {
+			if ((rc = number(o, argv[++i], &v)))
+				return rc;
+			a->max_calls = (int64_t)v;
+		} else if (!strcmp(o, "--batch")) {
+			if ((rc = number(o, argv[++i], &a->batch)))
+				return rc;
+		} else if (!strcmp(o, "--progress")) {
+			if ((rc = number(o, argv[++i], &a->progress_s)))
+				return rc;
+		} else
+			return dj_cli_usage_error("populate", "unknown option '%s'", o);
+	}
+	if (!a->target || !strchr(a->target, '.') || a->target[0] == '.')
+		return dj_cli_usage_error("populate", "expected SCHEMA.Table");
+	if (!a->make == !a->make_argv)
+		return dj_cli_usage_error("populate",
+		                          "give the make command: --make 'CMD' or -- CMD");
+	return DJ_EXIT_OK;
+}
+
+typedef struct conn {
+	const dj_config *cfg;
+	bool attempted;
+} conn;
+
+static int connect_db(void *arg, dj_db **db, dj_err *err)
+{
+	conn *c = arg;
+	return dj_db_open_config(db, c->cfg, &c->attempted, err);
+}
+
+static void progress(void *arg, const dj_tally *t)
+{
+	(void)arg;
+	fprintf(stderr,
+	        "populate: %" PRIu64 " planned, %" PRIu64 " done, %" PRIu64 " failed, %.1f s\n",
+	        t->planned, t->done, t->failed, t->wall_s);
+}
+
+static void on_result(void *arg, const dj_job_result *r)
+{
+	const args *a = arg;
+	if (!a->json)
+		return;
+	const char *nl = memchr(r->item.ptr, '\n', r->item.len);
+	size_t off = nl ? (size_t)(nl + 1 - (const char *)r->item.ptr) : 0;
+	json_error_t je;
+	json_t *key = json_loadb((const char *)r->item.ptr + off, r->item.len - off, 0, &je);
+	json_t *j = json_pack("{s:o?, s:s, s:i}", "key", key, "outcome",
+	                      dj_job_outcome_name(r->outcome), "rank", r->rank);
+	if (j && r->outcome == DJ_JOB_FAILED)
+		json_object_set_new(j, "error", json_string(r->err.msg));
+	if (j)
+		json_dumpf(j, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+static void summary(const args *a, const dj_tally *t, int rc, const dj_err *err)
+{
+	double rate = t->wall_s > 0 ? (double)(t->done + t->failed) / t->wall_s : 0;
+	fprintf(stderr,
+	        "populate %s: %d ranks, %" PRIu64 " keys planned, %" PRIu64 " done, %" PRIu64
+	        " failed, %" PRIu64 " skipped, %" PRIu64 " released, %.3f s, %.1f keys/s\n",
+	        a->target, t->size, t->planned, t->done, t->failed, t->skipped, t->released,
+	        t->wall_s, rate);
+	if (rc < 0 && rc != DJ_ESTOP)
+		fprintf(stderr, "djrun: populate: %s\n", err->msg);
+	if (!a->json)
+		return;
+	json_t *j = json_pack(
+	    "{s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:i, s:b}", "format", 1, "job",
+	    "populate", "table", a->target, "ranks", t->size, "planned", (json_int_t)t->planned,
+	    "done", (json_int_t)t->done, "failed", (json_int_t)t->failed, "skipped",
+	    (json_int_t)t->skipped, "released", (json_int_t)t->released, "wall_s", t->wall_s,
+	    "keys_per_s", rate, "exit", dj_job_exit_code(t, rc), "complete", t->complete);
+	if (j) {
+		json_object_set_new(j, "error",
+		                    rc < 0 && rc != DJ_ESTOP ? json_string(err->msg) : json_null());
+		json_dumpf(j, stdout, JSON_COMPACT);
+	}
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+int dj_cmd_populate(int argc, char **argv)
+{
+	args a;
+	dj_config cfg;
+	dj_populate p;
+	dj_run_opts o;
+	dj_tally t;
+	dj_err err = DJ_ERR_INIT;
+	bool done = false;
+	char **split = NULL;
+	memset(&a, 0, sizeof(a));
+	memset(&p, 0, sizeof(p));
+	memset(&t, 0, sizeof(t));
+	int rc = parse_args(argc, argv, &a, &done);
+	if (rc != DJ_EXIT_OK || done)
+		return rc;
+	if (a.make && dj_make_split(a.make, &split, &err) < 0)
+		return dj_cli_usage_error("populate", "--make: %s", err.msg);
+	if ((rc = dj_cli_load_config("populate", a.config_file, &cfg)) != DJ_EXIT_OK) {
+		dj_make_argv_free(split);
+		return rc;
+	}
+	const char *dot = strchr(a.target, '.');
+	char *schema = strndup(a.target, (size_t)(dot - a.target));
+	conn c = {&cfg, false};
+	dj_run_opts_init(&o);
+	o.launched_size = dj_launch_size();
+	p.schema_name = schema;
+	p.table_name = dot + 1;
+	p.where = a.where;
+	p.reserve = a.reserve >= 0 ? a.reserve == 1 : o.launched_size > 1 || o.launched_size < 0;
+	p.max_calls = a.max_calls;
+	p.make_argv = a.make_argv ? a.make_argv : split;
+	p.scratch_root = a.scratch;
+	p.connect = connect_db;
+	p.connect_arg = &c;
+	p.specs = cfg.stores;
+	p.nspecs = cfg.nstores;
+	p.default_store = cfg.store_default;
+	o.stop_on_error = a.stop_on_error;
+	if (a.batch >= 1)
+		o.batch_size = (size_t)a.batch;
+	o.stop = dj_signals_install();
+	o.progress_s = a.progress_s;
+	o.progress = progress;
+	o.on_result = on_result;
+	o.arg = &a;
+	dj_launch_prepare();
+	if (!schema) {
+		rc = DJ_EXIT_FAILED;
+		fprintf(stderr, "djrun: populate: out of memory\n");
+		goto out;
+	}
+	rc = dj_run(&dj_populate_job, &p, &o, &t, &err);
+	if (rc == DJ_EUSAGE) {
+		rc = dj_cli_usage_error("populate", "%s", err.msg);
+	} else if (t.rank == 0 && !p.db && rc < 0) {
+		/* start failed before a connection: unusable config or server unreachable */
+		fprintf(stderr, "djrun: %s\n", err.msg); /* "populate: start: ..." */
+		rc = c.attempted ? DJ_EXIT_UNREACHABLE : DJ_EXIT_USAGE;
+	} else {
+		if (t.rank == 0)
+			summary(&a, &t, rc, &err);
+		else if (rc < 0)
+			fprintf(stderr, "djrun: populate: rank %d: %s\n", t.rank, err.msg);
+		rc = dj_job_exit_code(&t, rc);
+	}
+	fflush(stdout);
+	fflush(stderr);
+	dj_populate_dispose(&p);
+	dj_run_finalize();
+out:
+	free(schema);
+	dj_make_argv_free(split);
+	dj_config_free(&cfg);
+	return rc;
+}
