@@ -89,6 +89,7 @@ static int item_parse(const dj_bytes *item, size_t *idx, const char **json, size
 {
 	const char *s = (const char *)item->ptr;
 	const char *nl = memchr(s, '\n', item->len);
+	*idx = 0, *json = NULL, *jlen = 0; /* defined on failure too */
 	if (!nl || nl == s)
 		return dj_err_set(err, DJ_EFORMAT, "populate: malformed work item");
 	*idx = (size_t)strtoull(s, NULL, 10);

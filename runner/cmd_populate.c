@@ -73,6 +73,7 @@ static int number(const char *opt, const char *s, double *out)
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
+	*out = 0; /* defined on failure too */
 	if (errno || end == s || *end || v < 0)
 		return dj_cli_usage_error("populate", "%s takes a number >= 0, not '%s'", opt, s);
 	*out = v;
