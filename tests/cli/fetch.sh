@@ -100,17 +100,6 @@ PY
 		'[ $rc -eq 1 ] && grep -q "_recording {subject=.mouse01., session_idx=1}.raw" err'
 }
 
-need() { # VAR: set, or skip (fail under DJ_TEST_REQUIRE_SERVICES)
-	if [ -z "${!1:-}" ]; then
-		if [ -n "${DJ_TEST_REQUIRE_SERVICES:-}" ]; then
-			echo "FAIL: $1 is not set but DJ_TEST_REQUIRE_SERVICES is" >&2; fails=$((fails + 1))
-		else
-			echo "SKIP: $1 not set (no test server)"
-		fi
-		return 1
-	fi
-}
-
 if need DJ_TEST_MYSQL_HOST; then
 	my -e "DROP DATABASE IF EXISTS $ephys; DROP DATABASE IF EXISTS $lab"
 	rename "$F/mariadb.sql" | my; rc=$?

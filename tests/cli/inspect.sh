@@ -5,8 +5,7 @@ set -uo pipefail
 : "${DJRUN:?}" "${DJ_SHARED_DIR:?}"
 V=$DJ_SHARED_DIR/vectors
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-check() { if eval "$2"; then passes=$((passes + 1)); else echo "FAIL: $1" >&2; fails=$((fails + 1)); fi; }
+. "$(dirname "$0")/../lib/checks.sh"
 
 # Every blob vector: the printed model equals the `expected` column (JSON equality).
 python3 - "$DJRUN" "$V/blob" <<'PY' || fails=$((fails + 1))

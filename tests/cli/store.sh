@@ -7,8 +7,7 @@
 set -uo pipefail
 : "${DJRUN:?}" "${DJ_SHARED_DIR:?}"
 tmp=$(mktemp -d)
-fails=0 passes=0
-check() { if eval "$2"; then passes=$((passes + 1)); else echo "FAIL: $1" >&2; fails=$((fails + 1)); fi; }
+. "$(dirname "$0")/../lib/checks.sh"
 loc=djt_$$_cli # the cloud stores' location: this run's own prefix
 cfg=$tmp/datajoint.json
 ds() { "$DJRUN" store "$@" --config "$cfg"; }
@@ -136,17 +135,6 @@ upload_fixture() { # STORE
 	(cd fixture && find . -type f | sed 's|^\./||' | while IFS= read -r k; do
 		ds put "$1" "$k" "$k" || echo "FAIL: upload $k" >&2
 	done)
-}
-
-need() { # VAR: set, or skip (fail under DJ_TEST_REQUIRE_SERVICES)
-	if [ -z "${!1:-}" ]; then
-		if [ -n "${DJ_TEST_REQUIRE_SERVICES:-}" ]; then
-			echo "FAIL: $1 is not set but DJ_TEST_REQUIRE_SERVICES is" >&2; fails=$((fails + 1))
-		else
-			echo "SKIP: $1 not set (no test server)"
-		fi
-		return 1
-	fi
 }
 
 store_checks f

@@ -1,13 +1,13 @@
 # Sourced by the CLI tests that restore the fixture pipeline under names of their own run
 # (djt_<pid>_lab, djt_<pid>_ephys): CLI tests run in parallel with the integration tests, which own
-# fx_lab / fx_ephys. Defines check(), my() and pg() (the servers' own clients), rename() (the dump
-# with the run's schema names) and a trap that drops both schemas and the scratch dir $tmp.
+# fx_lab / fx_ephys. Brings check() and need() (checks.sh); defines my() and pg() (the servers'
+# own clients), rename() (the dump with the run's schema names) and a trap that drops both
+# schemas and the scratch dir $tmp.
 : "${DJRUN:?}" "${DJ_SHARED_DIR:?}"
 F=$DJ_SHARED_DIR/fixtures/pipeline
 tmp=$(mktemp -d)
 lab=djt_$$_lab ephys=djt_$$_ephys
-fails=0 passes=0
-check() { if eval "$2"; then passes=$((passes + 1)); else echo "FAIL: $1" >&2; fails=$((fails + 1)); fi; }
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 # a clean environment: only what each check sets
 unset DJ_HOST DJ_PORT DJ_USER DJ_PASS DJ_BACKEND DJ_DATABASE_NAME DJ_USE_TLS
 export DJ_IGNORE_CONFIG_FILE=1
