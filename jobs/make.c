@@ -200,7 +200,9 @@ static int read_row(const char *scratch, dj_buf *result, dj_err *err)
 			goto done;
 		}
 	}
-	char *text = json_dumps(row, JSON_COMPACT);
+	json_t *doc = json_pack("{s:O}", "row", row);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
 	if (!text || dj_buf_adds(result, text) < 0 || dj_buf_addc(result, 0) < 0 ||
 	    dj_buf_add(result, data.ptr, data.len) < 0)
 		rc = dj_err_set(err, DJ_ENOMEM, "out of memory");
@@ -211,8 +213,30 @@ done:
 	return rc;
 }
 
-int dj_make_run(char *const *argv, const char *scratch_root, const char *key_json, dj_buf *result,
-                dj_buf *tail, dj_err *err)
+/* inputs/<name> for each input; names must stay inside inputs/. */
+static int write_inputs(const char *scratch, const dj_make_input *in, size_t nin, dj_err *err)
+{
+	char path[4200];
+	if (nin == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/inputs", scratch);
+	if (mkdir(path, 0777) < 0)
+		return dj_err_os(err, "MakeError: cannot make '%s'", path);
+	for (size_t i = 0; i < nin; i++) {
+		if (!*in[i].name || strchr(in[i].name, '/') || !strcmp(in[i].name, "..") ||
+		    !strcmp(in[i].name, "."))
+			return dj_err_set(err, DJ_EUSAGE, "MakeError: bad input name '%s'",
+			                  in[i].name);
+		snprintf(path, sizeof(path), "%s/inputs/%s", scratch, in[i].name);
+		int rc = dj_file_write(path, in[i].data, in[i].len, err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int dj_make_run(char *const *argv, const char *scratch_root, const char *key_json,
+                const dj_make_input *in, size_t nin, dj_buf *result, dj_buf *tail, dj_err *err)
 {
 	char scratch[4096], path[4200];
 	const char *root = scratch_root ? scratch_root : getenv("TMPDIR");
@@ -231,7 +255,8 @@ int dj_make_run(char *const *argv, const char *scratch_root, const char *key_jso
 		goto done;
 	}
 	snprintf(path, sizeof(path), "%s/key.json", scratch);
-	if ((rc = dj_file_write(path, key_json, strlen(key_json), err)) < 0)
+	if ((rc = dj_file_write(path, key_json, strlen(key_json), err)) < 0 ||
+	    (rc = write_inputs(scratch, in, nin, err)) < 0)
 		goto done;
 	prog = resolve(argv[0]);
 	env = make_env(scratch);
@@ -308,4 +333,36 @@ int dj_make_result_split(const void *p, size_t n, const char **json, size_t *jle
 	*data = (const unsigned char *)nul + 1;
 	*dlen = n - *jlen - 1;
 	return 0;
+}
+
+/* --- dj_maker ------------------------------------------------------------------------------ */
+
+struct dj_maker {
+	dj_make_opts o;
+};
+
+int dj_maker_open(dj_maker **out, const dj_make_opts *o, dj_err *err)
+{
+	*out = NULL;
+	if (o->kind != DJ_MAKE_COMMAND)
+		return dj_err_set(err, DJ_ENOTSUP, "this make form is not built yet");
+	if (!o->argv || !o->argv[0])
+		return dj_err_set(err, DJ_EUSAGE, "empty make command");
+	dj_maker *m = calloc(1, sizeof(*m));
+	if (!m)
+		return dj_err_set(err, DJ_ENOMEM, "out of memory");
+	m->o = *o;
+	*out = m;
+	return 0;
+}
+
+int dj_maker_run(dj_maker *m, const char *key_json, const dj_make_input *in, size_t nin,
+                 dj_buf *result, dj_buf *tail, dj_err *err)
+{
+	return dj_make_run(m->o.argv, m->o.scratch_root, key_json, in, nin, result, tail, err);
+}
+
+void dj_maker_close(dj_maker *m)
+{
+	free(m);
 }

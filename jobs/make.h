@@ -3,6 +3,7 @@
  *
  * For each key a scratch directory is made under `scratch_root`:
  *   <scratch>/key.json        the key, one JSON object {"attr": value, ...}
+ *   <scratch>/inputs/<name>   the key's fetched inputs (dj_make_input), when there are any
  *   <scratch>/outputs/        where the make writes row.json and any .npy files it names
  * The command runs with no shell (argv as given), cwd = <scratch>, stdin /dev/null, stdout to
  * <scratch>/stdout.log, stderr to <scratch>/stderr.log, and in its environment
@@ -11,8 +12,12 @@
  * {"npy": "file.npy"} names a .npy file in outputs/ (for <blob> columns). Any other exit status
  * is a failure whose details are the tail of stderr. The scratch directory is removed after.
  *
- * The result bytes (dj_make_run, success) are self-contained, to travel to rank 0:
- *   <row JSON, each {"npy": f} replaced by {"npy_off": O, "npy_len": L}> NUL <npy bytes ...>
+ * The result bytes (success) are self-contained, to travel to rank 0:
+ *   <doc JSON> NUL <npy bytes ...>
+ * where doc is {"row": {attr: value, ...}, "parts": {"PartName": [{...}, ...], ...}} ("parts"
+ * may be absent), and each {"npy": f} value is replaced by {"npy_off": O, "npy_len": L}, the
+ * file's bytes at offset O of the npy bytes. Every make form (command, server, plugin)
+ * produces this same format, so rank 0 does not care which ran.
  * Library code: nothing is printed; the process' own signal handlers and stdio are untouched.
  */
 #ifndef DJ_JOBS_MAKE_H
@@ -24,6 +29,13 @@
 #include "base/err.h"
 
 #define DJ_MAKE_TAIL_MAX 4000 /* bytes of stderr kept for error_stack */
+
+/* One fetched input of a key (--fetch): a file the make finds as inputs/<name>. */
+typedef struct dj_make_input {
+	const char *name; /* "Recording.trace.npy", "Session.session_date.json" */
+	const void *data;
+	size_t len;
+} dj_make_input;
 
 /*
  * Split `cmd` on spaces and tabs into a NULL-terminated argv (no quoting rules: use the
@@ -40,11 +52,44 @@ void dj_make_argv_free(char **argv);
  * stderr line), or "OutputError: ..." for a missing or malformed row.json, and appends the
  * stderr tail (at most DJ_MAKE_TAIL_MAX bytes) to `tail`.
  */
-int dj_make_run(char *const *argv, const char *scratch_root, const char *key_json, dj_buf *result,
-                dj_buf *tail, dj_err *err);
+int dj_make_run(char *const *argv, const char *scratch_root, const char *key_json,
+                const dj_make_input *in, size_t nin, dj_buf *result, dj_buf *tail, dj_err *err);
+
+/* --- every make form behind one interface ------------------------------------------------ */
+
+typedef enum dj_make_kind {
+	DJ_MAKE_COMMAND, /* a process per key (dj_make_run) */
+	DJ_MAKE_SERVER,  /* one long-lived process per rank, JSON lines */
+	DJ_MAKE_PLUGIN,  /* a shared library with the djrun_make.h ABI */
+} dj_make_kind;
+
+typedef struct dj_make_opts {
+	dj_make_kind kind;
+	char *const *argv;        /* COMMAND, SERVER: the program and its arguments */
+	const char *plugin;       /* PLUGIN: path of the shared library */
+	const char *scratch_root; /* NULL = $TMPDIR or /tmp */
+} dj_make_opts;
+
+/* A make ready to run keys; one per rank (one thread). */
+typedef struct dj_maker dj_maker;
+
+/* Prepare a make (SERVER: start the process; PLUGIN: load the library). DJ_EUSAGE for bad
+ * options, else the error of starting it. */
+int dj_maker_open(dj_maker **out, const dj_make_opts *o, dj_err *err);
 
 /*
- * Split a result made by dj_make_run: `*json` / `*jlen` the row JSON, `*data` / `*dlen` the
+ * Run the make for one key, as dj_make_run (same result format, same error forms and `tail`),
+ * with the inputs given. A failure of one key leaves the maker usable for the next one (a
+ * server that died is restarted for the next key).
+ */
+int dj_maker_run(dj_maker *m, const char *key_json, const dj_make_input *in, size_t nin,
+                 dj_buf *result, dj_buf *tail, dj_err *err);
+
+/* Stop and free the make (SERVER: close its stdin, wait, kill it if it lingers). NULL ok. */
+void dj_maker_close(dj_maker *m);
+
+/*
+ * Split a result made by dj_make_run: `*json` / `*jlen` the doc JSON, `*data` / `*dlen` the
  * appended npy bytes (offsets in the JSON are relative to it). DJ_EFORMAT without the NUL.
  */
 int dj_make_result_split(const void *p, size_t n, const char **json, size_t *jlen,

@@ -104,6 +104,8 @@ static int pop_start(void *ctx, const dj_run_info *info, dj_err *err)
 {
 	dj_populate *p = ctx;
 	int rc;
+	if (info->worker && (rc = dj_maker_open(&p->maker, &p->make, err)) < 0)
+		return rc;
 	if (!info->coordinator)
 		return 0;
 	if ((rc = p->connect(p->connect_arg, &p->db, err)) < 0)
@@ -240,7 +242,7 @@ static int pop_work(void *ctx, const dj_bytes *item, dj_buf *result, dj_err *err
 	dj_buf tail = {0};
 	if (!kj)
 		return dj_err_set(err, DJ_ENOMEM, "out of memory");
-	rc = dj_make_run(p->make_argv, p->scratch_root, kj, result, &tail, err);
+	rc = dj_maker_run(p->maker, kj, NULL, 0, result, &tail, err);
 	if (rc < 0) {
 		dj_buf_setlen(result, 0);
 		dj_buf_add(result, tail.ptr, tail.len);
@@ -343,7 +345,7 @@ static int insert_one(dj_populate *p, const dj_job_result *r, size_t idx, const 
 	dj_keys_text(&keytext, &p->keys, idx);
 	dj_buf_addc(&keytext, 0);
 	const char *key = keytext.ptr ? (const char *)keytext.ptr : "{}";
-	json_t *kobj = NULL, *row = NULL;
+	json_t *kobj = NULL, *doc = NULL, *row;
 	dj_insert *ins = NULL;
 	dj_cell *cells = NULL;
 	const char **cols = NULL;
@@ -376,7 +378,8 @@ static int insert_one(dj_populate *p, const dj_job_result *r, size_t idx, const 
 	if ((rc = dj_make_result_split(r->data.ptr, r->data.len, &json, &jlen, &data, &dlen, err)) <
 	    0)
 		goto done;
-	row = json_loadb(json, jlen, 0, &je);
+	doc = json_loadb(json, jlen, 0, &je);
+	row = json_object_get(doc, "row");
 	kobj = json_loadb(kjson, kjlen, 0, &je);
 	if (!row || !kobj || !json_is_object(row) || !json_is_object(kobj)) {
 		rc = dj_err_set(err, DJ_EFORMAT, "OutputError: %s %s: unreadable row", p->t->name,
@@ -426,7 +429,7 @@ done:
 		dj_cell_dispose(&cells[i]);
 	free(cells);
 	free(cols);
-	json_decref(row);
+	json_decref(doc);
 	json_decref(kobj);
 	dj_buf_dispose(&sql);
 	dj_buf_dispose(&keytext);
@@ -532,6 +535,8 @@ static void pop_finish(void *ctx, const dj_tally *t)
 
 void dj_populate_dispose(dj_populate *p)
 {
+	dj_maker_close(p->maker);
+	p->maker = NULL;
 	if (p->planned_keys)
 		dj_keys_dispose(&p->keys);
 	dj_row_ctx_dispose(&p->rc);

@@ -22,6 +22,7 @@
 #include "jobs/jobtable.h"
 #include "jobs/keys.h"
 #include "jobs/keysource.h"
+#include "jobs/make.h"
 #include "jobs/row.h"
 #include "stores/spec.h"
 
@@ -32,8 +33,7 @@ typedef struct dj_populate {
 	const char *where;      /* SQL restriction of key_source, NULL = none */
 	bool reserve;           /* through the jobs table */
 	int64_t max_calls;      /* < 0: no limit */
-	char **make_argv;       /* the make command */
-	const char *scratch_root;
+	dj_make_opts make;      /* the make: command, server or plugin */
 	/* rank 0: how to connect, and the stores */
 	int (*connect)(void *arg, dj_db **db, dj_err *err);
 	void *connect_arg;
@@ -50,7 +50,8 @@ typedef struct dj_populate {
 	dj_jobtable jt;
 	dj_row_ctx rc;
 	dj_job_worker w;
-	dj_keys keys; /* planned keys */
+	dj_maker *maker; /* every rank that works */
+	dj_keys keys;    /* planned keys */
 	size_t next;  /* next key of `keys` to plan */
 } dj_populate;
 

@@ -241,8 +241,9 @@ int dj_cmd_populate(int argc, char **argv)
 	p.where = a.where;
 	p.reserve = a.reserve >= 0 ? a.reserve == 1 : o.launched_size > 1 || o.launched_size < 0;
 	p.max_calls = a.max_calls;
-	p.make_argv = a.make_argv ? a.make_argv : split;
-	p.scratch_root = a.scratch;
+	p.make.kind = DJ_MAKE_COMMAND;
+	p.make.argv = a.make_argv ? a.make_argv : split;
+	p.make.scratch_root = a.scratch;
 	p.connect = connect_db;
 	p.connect_arg = &c;
 	p.specs = cfg.stores;

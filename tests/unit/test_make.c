@@ -34,7 +34,7 @@ static int run_sh(const char *script, dj_buf *res, dj_buf *tail, dj_err *err)
 {
 	dj_err_clear(err);
 	char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
-	return dj_make_run(argv, NULL, "{\"item_id\": 7}", res, tail, err);
+	return dj_make_run(argv, NULL, "{\"item_id\": 7}", NULL, 0, res, tail, err);
 }
 
 static void success_with_npy(void **state)
@@ -53,8 +53,8 @@ static void success_with_npy(void **state)
 	size_t jlen, dlen;
 	assert_int_equal(dj_make_result_split(res.ptr, res.len, &json, &jlen, &data, &dlen, &err),
 	                 0);
-	assert_int_equal(jlen, strlen("{\"sq\":49,\"arr\":{\"npy_off\":0,\"npy_len\":7}}"));
-	assert_memory_equal(json, "{\"sq\":49,\"arr\":{\"npy_off\":0,\"npy_len\":7}}", jlen);
+	assert_int_equal(jlen, strlen("{\"row\":{\"sq\":49,\"arr\":{\"npy_off\":0,\"npy_len\":7}}}"));
+	assert_memory_equal(json, "{\"row\":{\"sq\":49,\"arr\":{\"npy_off\":0,\"npy_len\":7}}}", jlen);
 	assert_int_equal(dlen, 7);
 	assert_memory_equal(data, "NPYDATA", 7);
 	assert_int_equal(tail.len, 0);
@@ -110,7 +110,7 @@ static void missing_command(void **state)
 	dj_buf res = {0}, tail = {0};
 	dj_err err = DJ_ERR_INIT;
 	char *argv[] = {"djrun-no-such-make-command", NULL};
-	assert_int_equal(dj_make_run(argv, NULL, "{}", &res, &tail, &err), DJ_ENOTFOUND);
+	assert_int_equal(dj_make_run(argv, NULL, "{}", NULL, 0, &res, &tail, &err), DJ_ENOTFOUND);
 	assert_non_null(strstr(err.msg, "MakeError: cannot execute 'djrun-no-such-make-command'"));
 	assert_int_equal(dj_make_result_split("x", 1, &(const char *){0}, &(size_t){0},
 	                                      &(const unsigned char *){0}, &(size_t){0}, &err),
