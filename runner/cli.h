@@ -17,6 +17,7 @@ int dj_cmd_fetch(int argc, char **argv);    /* runner/cmd_fetch.c */
 int dj_cmd_jobs(int argc, char **argv);     /* runner/cmd_jobs.c */
 int dj_cmd_store(int argc, char **argv);    /* runner/cmd_store.c */
 int dj_cmd_populate(int argc, char **argv); /* runner/cmd_populate.c */
+int dj_cmd_gc(int argc, char **argv);       /* runner/cmd_gc.c */
 
 /*
  * Load the configuration as datajoint-python would: the process environment, and datajoint.json

@@ -20,6 +20,7 @@ static const command commands[] = {
 	{"jobs", dj_cmd_jobs, "show, refresh or clear the jobs queue of an auto-populated table"},
 	{"store", dj_cmd_store, "list, read, write, delete objects in a store; usage per schema"},
 	{"populate", dj_cmd_populate, "compute the pending keys of a table with a make command"},
+	{"gc", dj_cmd_gc, "find (--collect: delete) store objects no row references"},
 };
 
 static void usage(FILE *out)
