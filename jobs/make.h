@@ -1,16 +1,44 @@
 /*
- * The per-key make protocol (DESIGN.md "The make protocol"), command form: one process per key.
+ * The per-key make protocol (DESIGN.md "The make protocol"): three forms behind one interface.
  *
- * For each key a scratch directory is made under `scratch_root`:
+ * Command form (--make, dj_make_run): one process per key. For each key a scratch directory is
+ * made under `scratch_root`:
  *   <scratch>/key.json        the key, one JSON object {"attr": value, ...}
  *   <scratch>/inputs/<name>   the key's fetched inputs (dj_make_input), when there are any
- *   <scratch>/outputs/        where the make writes row.json and any .npy files it names
+ *   <scratch>/outputs/        where the make writes row.json, parts/ and any .npy files it names
  * The command runs with no shell (argv as given), cwd = <scratch>, stdin /dev/null, stdout to
  * <scratch>/stdout.log, stderr to <scratch>/stderr.log, and in its environment
  *   DJRUN_KEY_JSON=<scratch>/key.json  DJRUN_OUTPUT_DIR=<scratch>/outputs  DJRUN_SCRATCH=<scratch>
  * Exit 0 = success: outputs/row.json must hold one JSON object of attribute values; a value
- * {"npy": "file.npy"} names a .npy file in outputs/ (for <blob> columns). Any other exit status
- * is a failure whose details are the tail of stderr. The scratch directory is removed after.
+ * {"npy": "file.npy"} names a .npy file in outputs/ (for <blob> columns). Part rows go in
+ * outputs/parts/<Part>.jsonl, one JSON object per line (the part's own attributes, values as
+ * in row.json; blank lines skipped); a file with no rows gives an empty list. Any other exit
+ * status is a failure whose details are the tail of stderr. The scratch directory is removed.
+ *
+ * Server form (--make-server, DJ_MAKE_SERVER): one long-lived process per maker (per rank),
+ * started at dj_maker_open with no shell, in djrun's working directory, in a process group of
+ * its own (a Ctrl-C for djrun's drain does not kill it mid-key). Its stdin and stdout are the
+ * protocol channel (one socket: write and flush every reply), its stderr is captured. Per key
+ * a fresh scratch directory is made as for the command form (inputs/ written, outputs/ empty)
+ * and one request line is written:
+ *   {"key": {...}, "scratch": "<scratch>", "inputs": {"name": "<scratch>/inputs/name"},
+ *    "output_dir": "<scratch>/outputs"}
+ * The server answers with exactly one line:
+ *   {"row": {...}, "parts": {"Part": [{...}, ...]}}    ("parts" optional; values as in
+ *                                                      row.json, {"npy": f} relative to
+ *                                                      output_dir)
+ *   {"error": "Kind: message", "stack": "..."}        a failed key ("stack" optional)
+ * The error's `tail` is "stack" when given, else what the server wrote on stderr since the
+ * previous key ended (or since it started). A reply that is not a JSON object, a server that exits (or closes stdout), and a key
+ * over `timeout_s` fail that key ("OutputError: make server reply is not JSON: ...",
+ * "MakeError: make server exited with status N: <last stderr line>", "MakeError: make server
+ * timed out after S s"); the server is then stopped and a new one started for the next key.
+ * dj_maker_close closes its stdin and waits up to 2 s for it to exit, then kills it.
+ *
+ * Plugin form (--make-plugin, DJ_MAKE_PLUGIN): a shared library with the ABI of the installed
+ * header include/djrun_make.h, dlopen'ed once per maker; djrun_make() runs in this process and
+ * thread, so a plugin that crashes kills its rank. Errors: "MakeError: ..." (or the plugin's own
+ * "Kind: message"), "OutputError: ..." for a setter given bad values.
  *
  * The result bytes (success) are self-contained, to travel to rank 0:
  *   <doc JSON> NUL <npy bytes ...>
@@ -18,7 +46,8 @@
  * may be absent), and each {"npy": f} value is replaced by {"npy_off": O, "npy_len": L}, the
  * file's bytes at offset O of the npy bytes. Every make form (command, server, plugin)
  * produces this same format, so rank 0 does not care which ran.
- * Library code: nothing is printed; the process' own signal handlers and stdio are untouched.
+ * Library code: nothing is printed; the process' own signal handlers and stdio are untouched
+ * (writes to a server use MSG_NOSIGNAL: a dead server is no SIGPIPE).
  */
 #ifndef DJ_JOBS_MAKE_H
 #define DJ_JOBS_MAKE_H
@@ -49,8 +78,8 @@ void dj_make_argv_free(char **argv);
  * Run the make for one key. `key_json` is the key object's text; `scratch_root` NULL means
  * $TMPDIR or /tmp. On success appends the result (format above) to `result` and returns 0.
  * On failure returns < 0 with `err` "MakeError: ..." (the exit status or signal and the last
- * stderr line), or "OutputError: ..." for a missing or malformed row.json, and appends the
- * stderr tail (at most DJ_MAKE_TAIL_MAX bytes) to `tail`.
+ * stderr line), or "OutputError: ..." for a missing or malformed row.json or part file (naming
+ * the file and line), and appends the stderr tail (at most DJ_MAKE_TAIL_MAX bytes) to `tail`.
  */
 int dj_make_run(char *const *argv, const char *scratch_root, const char *key_json,
                 const dj_make_input *in, size_t nin, dj_buf *result, dj_buf *tail, dj_err *err);
@@ -65,16 +94,21 @@ typedef enum dj_make_kind {
 
 typedef struct dj_make_opts {
 	dj_make_kind kind;
-	char *const *argv;        /* COMMAND, SERVER: the program and its arguments */
+	/* COMMAND, SERVER: the program and its arguments. PLUGIN: NULL, or the arguments given
+	 * to djrun_make_init (argv[0] conventionally the library path). Borrowed. */
+	char *const *argv;
 	const char *plugin;       /* PLUGIN: path of the shared library */
 	const char *scratch_root; /* NULL = $TMPDIR or /tmp */
+	double timeout_s;         /* SERVER: per-key limit, 0 = none */
 } dj_make_opts;
 
 /* A make ready to run keys; one per rank (one thread). */
 typedef struct dj_maker dj_maker;
 
-/* Prepare a make (SERVER: start the process; PLUGIN: load the library). DJ_EUSAGE for bad
- * options, else the error of starting it. */
+/* Prepare a make (SERVER: start the process; PLUGIN: load the library, check its ABI version
+ * and run its djrun_make_init). DJ_EUSAGE for bad options, DJ_ENOTSUP for a plugin built
+ * for another ABI or missing djrun_make, else the error of starting it. `o` is copied; what
+ * it points to must outlive the maker. */
 int dj_maker_open(dj_maker **out, const dj_make_opts *o, dj_err *err);
 
 /*
@@ -85,7 +119,8 @@ int dj_maker_open(dj_maker **out, const dj_make_opts *o, dj_err *err);
 int dj_maker_run(dj_maker *m, const char *key_json, const dj_make_input *in, size_t nin,
                  dj_buf *result, dj_buf *tail, dj_err *err);
 
-/* Stop and free the make (SERVER: close its stdin, wait, kill it if it lingers). NULL ok. */
+/* Stop and free the make (SERVER: close its stdin, wait, kill it if it lingers; PLUGIN: its
+ * djrun_make_fini, then dlclose). NULL ok. */
 void dj_maker_close(dj_maker *m);
 
 /*

@@ -1,6 +1,8 @@
-/* jobs/make.h: splitting a --make command; running one make in its scratch directory (key.json,
- * environment, cwd), the result format with an .npy output, a failing make's message and stderr
- * tail, malformed or missing row.json, npy paths outside outputs/, a command that is not there. */
+/* jobs/make.h, command form: splitting a --make command; running one make in its scratch
+ * directory (key.json, environment, cwd, inputs/), the result format with an .npy output, part
+ * rows from outputs/parts/<Part>.jsonl (npy values too; bad lines named by file and line), a
+ * failing make's message and stderr tail, malformed or missing row.json, npy paths outside
+ * outputs/, a command that is not there; the same command through dj_maker. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include <cmocka.h>
 
 #include "jobs/make.h"
+#include "make_check.h"
 
 static void split(void **state)
 {
@@ -98,7 +101,8 @@ static void bad_outputs(void **state)
 	assert_int_equal(
 	    run_sh("echo '{\"a\": {\"npy\": \"none.npy\"}}' > outputs/row.json", &res, &tail, &err),
 	    DJ_ENOTFOUND);
-	assert_non_null(strstr(err.msg, "OutputError: 'a': outputs/none.npy"));
+	assert_string_equal(err.msg, "OutputError: outputs/row.json: 'a': cannot read "
+	                             "outputs/none.npy");
 	assert_int_equal(res.len, 0);
 	dj_buf_dispose(&res);
 	dj_buf_dispose(&tail);
@@ -119,12 +123,103 @@ static void missing_command(void **state)
 	dj_buf_dispose(&tail);
 }
 
+static void parts_files(void **state)
+{
+	(void)state;
+	dj_buf res = DJ_BUF_INIT, tail = DJ_BUF_INIT;
+	dj_err err = DJ_ERR_INIT;
+	const char *script =
+	    "set -e; mkdir outputs/parts; printf 'NPY1' > outputs/p.npy;"
+	    "printf '{\"k\": 0, \"v\": \"a\"}\n\n{\"k\": 1, \"v\": {\"npy\": \"p.npy\"}}' "
+	    "> outputs/parts/Detail.jsonl; : > outputs/parts/Empty.jsonl;"
+	    "printf 'ROWNPY' > outputs/r.npy; echo '{\"x\": {\"npy\": \"r.npy\"}}' > outputs/row.json";
+	assert_int_equal(run_sh(script, &res, &tail, &err), 0);
+	const unsigned char *data;
+	size_t dlen, len;
+	json_t *doc = result_doc(&res, &data, &dlen);
+	assert_memory_equal(npy_ref(json_object_get(json_object_get(doc, "row"), "x"), data, dlen,
+	                            &len),
+	                    "ROWNPY", 6);
+	json_t *parts = json_object_get(doc, "parts");
+	assert_int_equal(json_object_size(parts), 2);
+	assert_int_equal(json_array_size(json_object_get(parts, "Empty")), 0);
+	json_t *d = json_object_get(parts, "Detail");
+	assert_int_equal(json_array_size(d), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(d, 0), "v")), "a");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(d, 1), "k")), 1);
+	const unsigned char *p = npy_ref(json_object_get(json_array_get(d, 1), "v"), data, dlen, &len);
+	assert_int_equal(len, 4);
+	assert_memory_equal(p, "NPY1", 4);
+	json_decref(doc);
+	dj_buf_setlen(&res, 0);
+
+	/* no parts/ folder: no "parts" member */
+	assert_int_equal(run_sh("echo '{}' > outputs/row.json", &res, &tail, &err), 0);
+	doc = result_doc(&res, &data, &dlen);
+	assert_null(json_object_get(doc, "parts"));
+	json_decref(doc);
+	dj_buf_setlen(&res, 0);
+
+	static const struct {
+		const char *script, *msg;
+	} bad[] = {
+	    {"printf '{\"k\": 1}\n{\"k\": 2\n' > outputs/parts/P.jsonl",
+	     "OutputError: outputs/parts/P.jsonl line 2: not JSON: "},
+	    {"printf '\n\n[1]\n' > outputs/parts/P.jsonl",
+	     "OutputError: outputs/parts/P.jsonl line 3: not a JSON object"},
+	    {"printf '{\"a\": {\"npy\": \"/etc/x\"}}' > outputs/parts/P.jsonl",
+	     "OutputError: outputs/parts/P.jsonl line 1: 'a': npy file '/etc/x' must be a path "
+	     "inside outputs/"},
+	    {": > outputs/parts/notes.txt",
+	     "OutputError: outputs/parts/notes.txt: expected <Part>.jsonl files only"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char full[600];
+		snprintf(full, sizeof(full),
+		         "echo '{}' > outputs/row.json; mkdir outputs/parts; %s", bad[i].script);
+		assert_int_equal(run_sh(full, &res, &tail, &err), DJ_EFORMAT);
+		if (strncmp(err.msg, bad[i].msg, strlen(bad[i].msg)))
+			fail_msg("case %zu: got '%s'", i, err.msg);
+		assert_int_equal(res.len, 0);
+	}
+	dj_buf_dispose(&res);
+	dj_buf_dispose(&tail);
+}
+
+/* The command form through dj_maker, with inputs: the make finds them as inputs/<name>. */
+static void maker_inputs(void **state)
+{
+	(void)state;
+	dj_buf res = DJ_BUF_INIT, tail = DJ_BUF_INIT;
+	dj_err err = DJ_ERR_INIT;
+	char *argv[] = {"/bin/sh", "-c",
+	                "set -e; [ \"$(cat inputs/a.json)\" = '[1, 2]' ];"
+	                "echo \"{\\\"n\\\": $(wc -c < inputs/b.bin)}\" > outputs/row.json",
+	                NULL};
+	dj_make_opts o = {.kind = DJ_MAKE_COMMAND, .argv = argv};
+	dj_make_input in[] = {{"a.json", "[1, 2]", 6}, {"b.bin", "\0\1\2", 3}};
+	dj_maker *m = NULL;
+	assert_int_equal(dj_maker_open(&m, &o, &err), 0);
+	assert_int_equal(dj_maker_run(m, "{\"item_id\": 1}", in, 2, &res, &tail, &err), 0);
+	assert_string_equal(res.ptr, "{\"row\":{\"n\":3}}");
+	dj_make_input evil = {"../x", "", 0};
+	assert_int_equal(dj_maker_run(m, "{}", &evil, 1, &res, &tail, &err), DJ_EUSAGE);
+	assert_string_equal(err.msg, "MakeError: bad input name '../x'");
+	dj_maker_close(m);
+	dj_make_opts none = {.kind = DJ_MAKE_COMMAND};
+	assert_int_equal(dj_maker_open(&m, &none, &err), DJ_EUSAGE);
+	assert_null(m);
+	dj_buf_dispose(&res);
+	dj_buf_dispose(&tail);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(split),           cmocka_unit_test(success_with_npy),
 	    cmocka_unit_test(failure_tail),    cmocka_unit_test(bad_outputs),
-	    cmocka_unit_test(missing_command),
+	    cmocka_unit_test(missing_command), cmocka_unit_test(parts_files),
+	    cmocka_unit_test(maker_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
