@@ -28,7 +28,8 @@ static void help(FILE *out)
 	fprintf(
 	    out,
 	    "usage: djrun populate SCHEMA.Table --make 'CMD ARGS' [options]\n"
-	    "       djrun populate SCHEMA.Table [options] -- CMD ARGS...\n\n"
+	    "       djrun populate SCHEMA.Table [options] -- CMD ARGS...\n"
+	    "       djrun populate SCHEMA.Table --make-server 'CMD ARGS' | --make-plugin LIB.so\n\n"
 	    "Compute the pending keys of an Imported or Computed table (key_source minus the\n"
 	    "table), one make command per key. Under mpirun/srun rank 0 plans and inserts, every\n"
 	    "other rank runs makes; alone it does everything in one process.\n\n"
@@ -41,10 +42,26 @@ static void help(FILE *out)
 	    "                 attributes; numbers, strings, booleans, null; for a <blob> column\n"
 	    "                 {\"npy\": \"x.npy\"} names a .npy file the make wrote in outputs/\n"
 	    "                 (stored as the array)\n"
+	    "  outputs/parts/<Part>.jsonl  part rows: one JSON object per line, values as above\n"
 	    "  exit status    0 = success; anything else fails the key, and the tail of stderr\n"
 	    "                 becomes the job's error_stack (message \"MakeError: ...\")\n\n"
+	    "--make-server 'CMD': one process per rank for every key (no interpreter start-up per\n"
+	    "key), run in this directory. Per key djrun makes the scratch directory as above and\n"
+	    "writes one line to its stdin:\n"
+	    "  {\"key\": {...}, \"scratch\": DIR, \"inputs\": {\"name\": PATH}, \"output_dir\": DIR}\n"
+	    "and reads one line from its stdout (write it and flush):\n"
+	    "  {\"row\": {...}, \"parts\": {\"Part\": [{...}]}}   values as in row.json, .npy files\n"
+	    "                                                relative to output_dir\n"
+	    "  {\"error\": \"Kind: message\", \"stack\": \"...\"}  the key failed\n"
+	    "stderr is kept as error_stack when no stack is given. A server that exits or replies\n"
+	    "with something not JSON fails that key and is restarted for the next one.\n\n"
+	    "--make-plugin 'LIB.so ARGS': a C library built with the installed header djrun_make.h\n"
+	    "(ABI version DJRUN_MAKE_ABI), loaded once per rank; ARGS go to its djrun_make_init.\n"
+	    "It runs inside djrun: a plugin that crashes takes its rank down.\n\n"
 	    "options:\n"
 	    "  --make 'CMD'       the make command (or argv after --)\n"
+	    "  --make-server 'CMD'  a long-lived make speaking JSON lines (above)\n"
+	    "  --make-plugin 'LIB.so ARGS'  a C make plugin (djrun_make.h)\n"
 	    "  --where SQL        restrict key_source (SQL text, as a string restriction)\n"
 	    "  --reserve-jobs     reserve keys through the ~~ jobs table (default with > 1 rank)\n"
 	    "  --no-reserve-jobs  direct mode even under MPI\n"
@@ -62,6 +79,7 @@ static void help(FILE *out)
 typedef struct args {
 	const char *target, *make, *where, *config_file, *scratch;
 	char **make_argv; /* after -- (borrowed from argv) */
+	const char *make_server, *make_plugin; /* --make-server 'CMD', --make-plugin 'LIB ARGS' */
 	int reserve;      /* -1 default, 0, 1 */
 	int64_t max_calls;
 	bool json, stop_on_error;
@@ -117,6 +135,10 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 			                          "unknown option or missing value '%s'", o);
 		else if (!strcmp(o, "--make"))
 			a->make = argv[++i];
+		else if (!strcmp(o, "--make-server"))
+			a->make_server = argv[++i];
+		else if (!strcmp(o, "--make-plugin"))
+			a->make_plugin = argv[++i];
 		else if (!strcmp(o, "--where"))
 			a->where = argv[++i];
 		else if (!strcmp(o, "--config"))
@@ -138,9 +160,10 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 	}
 	if (!a->target || !strchr(a->target, '.') || a->target[0] == '.')
 		return dj_cli_usage_error("populate", "expected SCHEMA.Table");
-	if (!a->make == !a->make_argv)
+	if (!!a->make + !!a->make_argv + !!a->make_server + !!a->make_plugin != 1)
 		return dj_cli_usage_error("populate",
-		                          "give the make command: --make 'CMD' or -- CMD");
+		                          "give the make command: one of --make 'CMD', -- CMD, "
+		                          "--make-server 'CMD' or --make-plugin LIB");
 	return DJ_EXIT_OK;
 }
 
@@ -225,8 +248,12 @@ int dj_cmd_populate(int argc, char **argv)
 	int rc = parse_args(argc, argv, &a, &done);
 	if (rc != DJ_EXIT_OK || done)
 		return rc;
-	if (a.make && dj_make_split(a.make, &split, &err) < 0)
-		return dj_cli_usage_error("populate", "--make: %s", err.msg);
+	const char *make_text = a.make ? a.make : a.make_server ? a.make_server : a.make_plugin;
+	if (make_text && dj_make_split(make_text, &split, &err) < 0)
+		return dj_cli_usage_error("populate", "%s: %s",
+		                          a.make ? "--make" : a.make_server ? "--make-server"
+		                                                            : "--make-plugin",
+		                          err.msg);
 	if ((rc = dj_cli_load_config("populate", a.config_file, &cfg)) != DJ_EXIT_OK) {
 		dj_make_argv_free(split);
 		return rc;
@@ -241,8 +268,11 @@ int dj_cmd_populate(int argc, char **argv)
 	p.where = a.where;
 	p.reserve = a.reserve >= 0 ? a.reserve == 1 : o.launched_size > 1 || o.launched_size < 0;
 	p.max_calls = a.max_calls;
-	p.make.kind = DJ_MAKE_COMMAND;
+	p.make.kind = a.make_server   ? DJ_MAKE_SERVER
+	              : a.make_plugin ? DJ_MAKE_PLUGIN
+	                              : DJ_MAKE_COMMAND;
 	p.make.argv = a.make_argv ? a.make_argv : split;
+	p.make.plugin = a.make_plugin ? split[0] : NULL; /* the rest: djrun_make_init's argv */
 	p.make.scratch_root = a.scratch;
 	p.connect = connect_db;
 	p.connect_arg = &c;

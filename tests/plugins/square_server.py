@@ -2,14 +2,20 @@
 """A --make-server example (stdlib only): one request line per key on stdin, one reply line
 per key on stdout, flushed. Key {"item_id": i} -> sq = i*i, root = i/2, arr = float64
 [i, i+1, i+2] as outputs/arr.npy; with --parts also part rows Detail {k, val = i*k}.
---fail N fails items i % N == 0 (a ValueError reply with its traceback); --min replies sq only.
+--fail N fails items i % N == 0 (a ValueError reply with its traceback); --min replies sq only;
+--die-at N exits on item N; --log FILE appends the server's pid to FILE when it starts.
 For the tests a key may carry "mode": garbage (a line that is not JSON), die (exit 5 after a
-line on stderr), sleep (hang), pid (row {"pid": its pid}), inputs (row {"input_bytes": total size of the inputs})."""
+line on stderr), sleep (hang), pid (row {"pid": its pid}), inputs (row {"input_bytes": the
+total size of the inputs})."""
 import json, os, struct, sys, time, traceback
 
 args = sys.argv[1:]
 fail = int(args[args.index("--fail") + 1]) if "--fail" in args else 0
+die_at = int(args[args.index("--die-at") + 1]) if "--die-at" in args else None
 parts, minimal = "--parts" in args, "--min" in args
+if "--log" in args:  # one line per server started
+    with open(args[args.index("--log") + 1], "a") as f:
+        f.write("%d\n" % os.getpid())
 
 
 def npy_f8(path, vals):
@@ -25,7 +31,7 @@ def make(req):
     i, mode = key["item_id"], key.get("mode")
     if mode == "garbage":
         return "this is not json"
-    if mode == "die":
+    if mode == "die" or i == die_at:
         sys.stderr.write("about to die on item %d\n" % i)
         sys.stderr.flush()
         sys.exit(5)
