@@ -18,6 +18,8 @@ int dj_cmd_jobs(int argc, char **argv);     /* runner/cmd_jobs.c */
 int dj_cmd_store(int argc, char **argv);    /* runner/cmd_store.c */
 int dj_cmd_populate(int argc, char **argv); /* runner/cmd_populate.c */
 int dj_cmd_gc(int argc, char **argv);       /* runner/cmd_gc.c */
+int dj_cmd_submit(int argc, char **argv);   /* runner/cmd_submit.c */
+int dj_cmd_status(int argc, char **argv);   /* runner/cmd_status.c */
 
 /*
  * Load the configuration as datajoint-python would: the process environment, and datajoint.json

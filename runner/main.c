@@ -21,6 +21,8 @@ static const command commands[] = {
 	{"store", dj_cmd_store, "list, read, write, delete objects in a store; usage per schema"},
 	{"populate", dj_cmd_populate, "compute the pending keys of a table with a make command"},
 	{"gc", dj_cmd_gc, "find (--collect: delete) store objects no row references"},
+	{"submit", dj_cmd_submit, "run populate, migrate or gc as a Slurm batch job (sbatch)"},
+	{"status", dj_cmd_status, "jobs-table progress of a schema's tables, with Slurm job ids"},
 };
 
 static void usage(FILE *out)
