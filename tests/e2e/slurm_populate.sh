@@ -110,6 +110,15 @@ wait_job() {
 job_field() { scontrol -o show job "$1" | grep -o "\b$2=[^ ]*" | cut -d= -f2-; }
 show_log() { cat "$tmp"/logs/*"$1"*.log >&2 2>/dev/null; }
 
+# --- djrun status before any run, and on tables without jobs --------------------------------------
+"$DJRUN" status "$S" --no-slurm >st0.txt 2>&1
+check "status before any run: 12 keys remaining, no jobs table yet" \
+	"grep -q 'keys: $N in key_source, 0 done, $N remaining' st0.txt && grep -q 'no jobs table yet' st0.txt || { cat st0.txt >&2; false; }"
+"$DJRUN" status "$S.Item" >/dev/null 2>st1.err
+check "status of a Manual table: exit 1, says why" "[ $? -eq 1 ] && grep -q 'not Imported or Computed' st1.err"
+"$DJRUN" status "$S.Nope" >/dev/null 2>st2.err
+check "status of a missing table: exit 1" "[ $? -eq 1 ] && grep -q \"table 'Nope' not found\" st2.err"
+
 # --- 2 tasks through srun --mpi=pmix, then through mpirun ---------------------------------------
 for launcher in srun mpirun; do
 	reset
@@ -191,6 +200,13 @@ PY'
 	check "USR1: the log shows the relay and the drain" \
 		"grep -q 'djrun exited with status 75' $tmp/logs/*-$J.log"
 	drained_ok "USR1"
+	"$DJRUN" status "$S" --json >status2.json 2>status.err
+	check "status --json after the drain: pending = remaining, nothing reserved, no holder" 'python3 - <<PY
+import json
+t = json.load(open("status2.json"))["tables"][0]
+j = t["jobs"]
+assert j["pending"] == t["remaining"] >= 1 and j["reserved"] == 0 and t["reserved_by"] == [], t
+PY'
 	submit --ntasks 2 -- populate "$S.Square" --make "$tmp/make.py"
 	wait_job "$J"
 	check "resubmitted: exit 0, the table complete" \
@@ -205,12 +221,15 @@ reset
 if POP_SLEEP=0.5 submit --requeue -- populate "$S.Square" --make "$tmp/make.py" --batch 1; then
 	wait_rows 1
 	scancel --batch --signal=USR1 "$J"
-	# requeued: Slurm holds it back for a while (BeginTime); let it start again now
+	# requeued: Slurm holds it back for a while (BeginTime); let it start again now. slurmd
+	# refuses a credential issued in the same second as the revocation of the last run's
+	# ("Job credential revoked"), so the restart waits for the next seconds.
 	for _ in $(seq 1 300); do
 		[ "$(job_field "$J" Restarts)" = 1 ] && [ "$(job_field "$J" JobState)" = PENDING ] && break
 		sleep 0.2
 	done
 	check "requeue: the job requeued itself (Restarts=1)" "[ '$(job_field "$J" Restarts)' = 1 ]"
+	sleep 2
 	scontrol update JobId="$J" StartTime=now
 	wait_job "$J"
 	check "requeue: the second run finished (COMPLETED 0:0, got $(job_field "$J" JobState) $(job_field "$J" ExitCode))" \
