@@ -18,9 +18,10 @@
  * Server form (--make-server, DJ_MAKE_SERVER): one long-lived process per maker (per rank),
  * started at dj_maker_open with no shell, in djrun's working directory, in a process group of
  * its own (a Ctrl-C for djrun's drain does not kill it mid-key). Its stdin and stdout are the
- * protocol channel (one socket: write and flush every reply), its stderr is captured. Per key
- * a fresh scratch directory is made as for the command form (inputs/ written, outputs/ empty)
- * and one request line is written:
+ * protocol channel (one socket: write and flush every reply), its stderr is captured. It has
+ * one scratch directory, made at open and emptied before each key (inputs/ then written,
+ * outputs/ empty: a directory per key costs more than a trivial make on a disk file system),
+ * and per key one request line is written:
  *   {"key": {...}, "scratch": "<scratch>", "inputs": {"name": "<scratch>/inputs/name"},
  *    "output_dir": "<scratch>/outputs"}
  * The server answers with exactly one line:

@@ -17,6 +17,10 @@
  * failure when it was made ("" otherwise), so the caller always removes it. */
 int dj_make__scratch_new(char *dir, const char *root, const dj_make_input *in, size_t nin,
                          dj_err *err);
+/* Make a used scratch directory as new: remove all but an empty outputs/, then write the
+ * inputs. (A directory per key costs more than the make on a disk file system; the server form
+ * reuses one.) */
+int dj_make__scratch_clear(const char *dir, const dj_make_input *in, size_t nin, dj_err *err);
 /* Remove a scratch directory and everything under it ("" is a no-op). */
 void dj_make__scratch_remove(const char *dir);
 

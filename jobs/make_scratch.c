@@ -1,5 +1,6 @@
 /* Scratch directories and stderr tails shared by the make forms (make_internal.h). */
 #define _XOPEN_SOURCE 700 /* nftw */
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,27 @@ static int write_inputs(const char *scratch, const dj_make_input *in, size_t nin
 			return rc;
 	}
 	return 0;
+}
+
+/* Everything under the scratch directory but the (emptied) outputs/ folder itself. */
+static int clear_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	if (ftw->level == 0 ||
+	    (ftw->level == 1 && flag == FTW_DP && !strcmp(path + ftw->base, "outputs")))
+		return 0;
+	return remove(path);
+}
+
+int dj_make__scratch_clear(const char *dir, const dj_make_input *in, size_t nin, dj_err *err)
+{
+	char path[DJ_MAKE_PATH_MAX + 16];
+	if (nftw(dir, clear_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		return dj_err_os(err, "MakeError: cannot empty the scratch directory '%s'", dir);
+	snprintf(path, sizeof(path), "%s/outputs", dir); /* in case the make replaced it */
+	if (mkdir(path, 0777) < 0 && errno != EEXIST)
+		return dj_err_os(err, "MakeError: cannot make '%s'", path);
+	return nin ? write_inputs(dir, in, nin, err) : 0;
 }
 
 int dj_make__scratch_new(char *dir, const char *root, const dj_make_input *in, size_t nin,

@@ -29,6 +29,7 @@ typedef struct server {
 	int status;    /* wait status once reaped */
 	dj_buf in;     /* bytes read from its stdout, not yet a whole line */
 	dj_buf errtxt; /* its stderr during the current key (tail) */
+	char scratch[DJ_MAKE_PATH_MAX]; /* made at open, emptied before each key */
 } server;
 
 static double now_s(void)
@@ -319,7 +320,6 @@ static int server_run(dj_maker *m, const char *key_json, const dj_make_input *in
                       dj_buf *result, dj_buf *tail, dj_err *err)
 {
 	server *s = (server *)m;
-	char scratch[DJ_MAKE_PATH_MAX];
 	dj_buf req = DJ_BUF_INIT;
 	size_t len = 0;
 	int rc;
@@ -327,17 +327,16 @@ static int server_run(dj_maker *m, const char *key_json, const dj_make_input *in
 		reap(s, 0);
 	if (!s->pid && (rc = server_start(s, err)) < 0)
 		return rc;
-	if ((rc = dj_make__scratch_new(scratch, m->o.scratch_root, in, nin, err)) == 0 &&
-	    (rc = request(&req, scratch, key_json, in, nin, err)) == 0 &&
+	if ((rc = dj_make__scratch_clear(s->scratch, in, nin, err)) == 0 &&
+	    (rc = request(&req, s->scratch, key_json, in, nin, err)) == 0 &&
 	    (rc = exchange(s, req.ptr, req.len, &len, tail, err)) == 0) {
 		drain_stderr(s);
-		rc = reply(s, s->in.ptr, len, scratch, result, tail, err);
+		rc = reply(s, s->in.ptr, len, s->scratch, result, tail, err);
 		if (s->pid) { /* keep what follows the line (nothing, for a well-behaved server) */
 			memmove(s->in.ptr, s->in.ptr + len + 1, s->in.len - len - 1);
 			dj_buf_setlen(&s->in, s->in.len - len - 1);
 		}
 	}
-	dj_make__scratch_remove(scratch);
 	dj_buf_dispose(&req);
 	dj_buf_setlen(&s->errtxt, 0); /* a key's stderr: what came since the last key ended */
 	return rc;
@@ -351,6 +350,7 @@ static void server_close(dj_maker *m)
 		reap(s, STOP_WAIT_S);
 	}
 	close_fds(s);
+	dj_make__scratch_remove(s->scratch);
 	dj_buf_dispose(&s->in);
 	dj_buf_dispose(&s->errtxt);
 	free(s->prog);
@@ -373,7 +373,9 @@ int dj_make__server_open(dj_maker **out, const dj_make_opts *o, dj_err *err)
 	s->io = s->errfd = -1;
 	s->in = (dj_buf)DJ_BUF_INIT;
 	s->errtxt = (dj_buf)DJ_BUF_INIT;
-	int rc = server_start(s, err);
+	int rc = dj_make__scratch_new(s->scratch, o->scratch_root, NULL, 0, err);
+	if (rc == 0)
+		rc = server_start(s, err);
 	if (rc < 0) {
 		server_close(&s->base);
 		return rc;
