@@ -11,9 +11,10 @@
 #    ends with exit 75; no key reserved afterwards, rows + pending = all keys, no row for an
 #    unfinished key; while it ran, `djrun status --json` named the Slurm job holding the
 #    reservations (matched by pid); a resubmission finishes the table
-#  - --requeue: the same signal makes the job requeue itself; it runs again and finishes
-# Jobs are waited for by polling squeue/scontrol (not sbatch --wait); nothing depends on Slurm's
-# time-limit timing.
+#  - --time 1 --signal B:USR1@55 --requeue: Slurm's own time-limit warning reaches djrun through
+#    the script, which requeues the job; the second run finishes the table
+# Jobs are waited for by polling squeue/scontrol (not sbatch --wait). The time-limit check needs
+# only that Slurm sends its warning within the job's one-minute limit, not when.
 set -uo pipefail
 : "${DJRUN:?}"
 . "$(dirname "$0")/../lib/checks.sh"
@@ -70,6 +71,8 @@ import json, os, time
 key = json.load(open(os.environ["DJRUN_KEY_JSON"]))
 i = key["item_id"]
 time.sleep(float(os.environ.get("POP_SLEEP", "0")))
+if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":  # slow on a job's first run only
+    time.sleep(float(os.environ.get("POP_SLEEP_FIRST_RUN", "0")))
 with open(os.environ["POP_CALLS"], "a") as f:  # one short O_APPEND write per call
     f.write("%d %s\n" % (i, os.environ.get("SLURM_JOB_ID", "-")))
 with open(os.path.join(os.environ["DJRUN_OUTPUT_DIR"], "row.json"), "w") as f:
@@ -216,30 +219,38 @@ else
 	check "USR1: submitted" false
 fi
 
-# --- --requeue: drained on the signal, the job requeues itself and finishes -----------------------
+# --- the time-limit warning: --time 1 --signal B:USR1@55 --requeue -------------------------------
+# Slurm sends the warning once 55 s or less are left (it looks about every 30 s, so some 5 to 35 s
+# after the start); the first run needs 12 x 5 s, so the warning lands mid-run. The script relays
+# it, djrun drains, the job requeues itself, and its second run (fast) finishes the table.
 reset
-if POP_SLEEP=0.5 submit --requeue -- populate "$S.Square" --make "$tmp/make.py" --batch 1; then
-	wait_rows 1
-	scancel --batch --signal=USR1 "$J"
+if POP_SLEEP_FIRST_RUN=5 submit --time 1 --signal B:USR1@55 --requeue -- populate "$S.Square" \
+	--make "$tmp/make.py" --batch 1; then
 	# requeued: Slurm holds it back for a while (BeginTime); let it start again now. slurmd
 	# refuses a credential issued in the same second as the revocation of the last run's
 	# ("Job credential revoked"), so the restart waits for the next seconds.
-	for _ in $(seq 1 300); do
+	for _ in $(seq 1 400); do
 		[ "$(job_field "$J" Restarts)" = 1 ] && [ "$(job_field "$J" JobState)" = PENDING ] && break
 		sleep 0.2
 	done
-	check "requeue: the job requeued itself (Restarts=1)" "[ '$(job_field "$J" Restarts)' = 1 ]"
+	check "time limit: warned, drained and requeued itself (Restarts=1)" \
+		"[ '$(job_field "$J" Restarts)' = 1 ] || { show_log $J; false; }"
+	first=$(wc -l <"$tmp/calls")
+	check "time limit: the first run stopped mid-table ($first of $N keys made)" \
+		"[ $first -ge 1 ] && [ $first -lt $N ]"
 	sleep 2
 	scontrol update JobId="$J" StartTime=now
 	wait_job "$J"
-	check "requeue: the second run finished (COMPLETED 0:0, got $(job_field "$J" JobState) $(job_field "$J" ExitCode))" \
+	check "time limit: the second run finished (COMPLETED 0:0, got $(job_field "$J" JobState) $(job_field "$J" ExitCode))" \
 		"[ '$(job_field "$J" ExitCode)' = 0:0 ] || { show_log $J; false; }"
-	check "requeue: the table complete, every key made once" \
+	check "time limit: the table complete, every key made once" \
 		"[ \$(count __square) = $N ] && rows_ok && made_once && [ \$(count '\`~~square\`') = 0 ]"
-	check "requeue: one log with both runs" \
-		"[ \$(grep -c 'djrun submit: job $J' $tmp/logs/*-$J.log) = 2 ] && grep -q 'requeueing job $J' $tmp/logs/*-$J.log"
+	log=$(ls $tmp/logs/*-$J.log)
+	check "time limit: one log with both runs, the drain (75) and the requeue" \
+		"[ \$(grep -c 'djrun submit: job $J' $log) = 2 ] && grep -q 'exited with status 75' $log &&
+		 grep -q 'requeueing job $J' $log && grep -q 'restart 1' $log"
 else
-	check "requeue: submitted" false
+	check "time limit: submitted" false
 fi
 
 echo "slurm_populate checks: $passes passed, $fails failed"
