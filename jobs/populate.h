@@ -3,7 +3,8 @@
  * or through the `~~` jobs table with reservations), any rank runs the make (jobs/make.h),
  * rank 0 inserts each key's row in one transaction per batch with a savepoint per key.
  *
- * Items are "<index>\n<key JSON>" (index into the planned key list on rank 0). Results are
+ * Items are "<index>\n<key JSON>" (index into the planned key list on rank 0), then the
+ * fetched inputs after a NUL (jobs/populate_fetch.c). Results are
  * dj_make_run's bytes; a failed make's result is its stderr tail (error_stack).
  *
  * Every rank fills a dj_populate with the same options; rank 0's `start` calls `connect` to
@@ -33,6 +34,10 @@ typedef struct dj_populate {
 	const char *where;      /* SQL restriction of key_source, NULL = none */
 	bool reserve;           /* through the jobs table */
 	int64_t max_calls;      /* < 0: no limit */
+	int priority;           /* jobs: priority of new jobs and most urgent taken; < 0 = none
+	                         * (new jobs get jobs.default_priority, 5) */
+	const char *const *fetch; /* "Table.attr" inputs for the make (jobs/populate_fetch.c) */
+	size_t nfetch;
 	dj_make_opts make;      /* the make: command, server or plugin */
 	/* rank 0: how to connect, and the stores */
 	int (*connect)(void *arg, dj_db **db, dj_err *err);
@@ -51,12 +56,34 @@ typedef struct dj_populate {
 	dj_row_ctx rc;
 	dj_job_worker w;
 	dj_maker *maker; /* every rank that works */
+	const dj_table **fetch_t; /* per --fetch: the table and attribute */
+	const dj_attr **fetch_a;
+	uint64_t input_failures; /* keys failed fetching their inputs (not planned) */
+	dj_err input_error;      /* the first of those failures */
 	dj_keys keys;    /* planned keys */
 	size_t next;  /* next key of `keys` to plan */
+	size_t reserve_chunk; /* keys reserved per plan call at most */
 } dj_populate;
 
 /* The job: start, plan, work, commit, release, finish. */
 extern const dj_job dj_populate_job;
+
+/* For populate's own files. Item "<index>\n<key JSON>" -> the index and the JSON. */
+int dj_populate_item_parse(const dj_bytes *item, size_t *idx, const char **json, size_t *jlen,
+                           dj_err *err);
+/* Rank 0's commit of a batch of results (jobs/populate_commit.c). */
+int dj_populate_commit(dj_populate *p, dj_job_result *res, size_t n, dj_err *err);
+/* Key value (row, col) of `k` as a value of attribute `a` (may be NULL): int, float, decimal,
+ * date/datetime, uuid, bytes or str by the column's class. DJ_EFORMAT when it does not parse. */
+int dj_populate_key_value(const dj_keys *k, size_t row, size_t col, const dj_attr *a,
+                          dj_value **out, dj_err *err);
+
+/* --fetch (jobs/populate_fetch.c): resolve the specs (rank 0, at start); append key `row`'s
+ * inputs to a work item; read them back on the working rank (names owned by *in). */
+int dj_populate_fetch_prepare(dj_populate *p, dj_err *err);
+int dj_populate_fetch_inputs(dj_populate *p, size_t row, dj_buf *item, dj_err *err);
+int dj_populate_item_inputs(const dj_bytes *item, dj_make_input **in, size_t *nin, dj_err *err);
+void dj_populate_inputs_free(dj_make_input *in, size_t nin);
 
 /* Free what the run left in `p` (the database connection included). Safe on any rank. */
 void dj_populate_dispose(dj_populate *p);

@@ -66,6 +66,12 @@ static void help(FILE *out)
 	    "  --reserve-jobs     reserve keys through the ~~ jobs table (default with > 1 rank)\n"
 	    "  --no-reserve-jobs  direct mode even under MPI\n"
 	    "  --max-calls N      at most N keys\n"
+	    "  --priority P       jobs: new jobs get priority P, and only jobs of priority <= P\n"
+	    "                     are taken (smaller = more urgent; default: all, new ones 5)\n"
+	    "  --fetch T.attr     give the make attribute attr of ancestor table T as a file in\n"
+	    "                     inputs/ (T.attr.npy for arrays and <npy@>, T.attr.json for\n"
+	    "                     plain values, the file itself for attachments and objects);\n"
+	    "                     repeatable. Rank 0 reads them; workers need no database\n"
 	    "  --stop-on-error    stop dispatching after the first failed key\n"
 	    "  --scratch DIR      where scratch directories go ($TMPDIR or /tmp)\n"
 	    "  --batch N          keys per commit (100)\n"
@@ -81,6 +87,9 @@ typedef struct args {
 	char **make_argv; /* after -- (borrowed from argv) */
 	const char *make_server, *make_plugin; /* --make-server 'CMD', --make-plugin 'LIB ARGS' */
 	int reserve;      /* -1 default, 0, 1 */
+	const char *fetch[64]; /* --fetch Table.attr, repeatable */
+	size_t nfetch;
+	int priority; /* -1 none */
 	int64_t max_calls;
 	bool json, stop_on_error;
 	double batch, progress_s;
@@ -104,6 +113,7 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 	int rc;
 	a->reserve = -1;
 	a->max_calls = -1;
+	a->priority = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
@@ -141,6 +151,17 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 			a->make_plugin = argv[++i];
 		else if (!strcmp(o, "--where"))
 			a->where = argv[++i];
+		else if (!strcmp(o, "--fetch")) {
+			if (a->nfetch == sizeof(a->fetch) / sizeof(a->fetch[0]))
+				return dj_cli_usage_error("populate", "too many --fetch");
+			a->fetch[a->nfetch++] = argv[++i];
+		} else if (!strcmp(o, "--priority")) {
+			if ((rc = number(o, argv[++i], &v)))
+				return rc;
+			if (v > 127)
+				return dj_cli_usage_error("populate", "--priority takes 0 to 127");
+			a->priority = (int)v;
+		}
 		else if (!strcmp(o, "--config"))
 			a->config_file = argv[++i];
 		else if (!strcmp(o, "--scratch"))
@@ -191,10 +212,13 @@ static void on_result(void *arg, const dj_job_result *r)
 	const args *a = arg;
 	if (!a->json)
 		return;
-	const char *nl = memchr(r->item.ptr, '\n', r->item.len);
-	size_t off = nl ? (size_t)(nl + 1 - (const char *)r->item.ptr) : 0;
+	size_t idx, jlen;
+	const char *kj = NULL;
+	dj_err e = DJ_ERR_INIT;
 	json_error_t je;
-	json_t *key = json_loadb((const char *)r->item.ptr + off, r->item.len - off, 0, &je);
+	json_t *key = dj_populate_item_parse(&r->item, &idx, &kj, &jlen, &e) == 0
+	                  ? json_loadb(kj, jlen, 0, &je)
+	                  : NULL;
 	json_t *j = json_pack("{s:o?, s:s, s:i}", "key", key, "outcome",
 	                      dj_job_outcome_name(r->outcome), "rank", r->rank);
 	if (j && r->outcome == DJ_JOB_FAILED)
@@ -268,6 +292,9 @@ int dj_cmd_populate(int argc, char **argv)
 	p.where = a.where;
 	p.reserve = a.reserve >= 0 ? a.reserve == 1 : o.launched_size > 1 || o.launched_size < 0;
 	p.max_calls = a.max_calls;
+	p.priority = a.priority;
+	p.fetch = a.fetch;
+	p.nfetch = a.nfetch;
 	p.make.kind = a.make_server   ? DJ_MAKE_SERVER
 	              : a.make_plugin ? DJ_MAKE_PLUGIN
 	                              : DJ_MAKE_COMMAND;
@@ -301,11 +328,18 @@ int dj_cmd_populate(int argc, char **argv)
 		fprintf(stderr, "djrun: %s\n", err.msg); /* "populate: start: ..." */
 		rc = c.attempted ? DJ_EXIT_UNREACHABLE : DJ_EXIT_USAGE;
 	} else {
+		if (t.rank == 0 && p.input_failures)
+			fprintf(stderr,
+			        "djrun: populate: %" PRIu64 " keys failed fetching their inputs "
+			        "(not computed), first: %s\n",
+			        p.input_failures, p.input_error.msg);
 		if (t.rank == 0)
 			summary(&a, &t, rc, &err);
 		else if (rc < 0)
 			fprintf(stderr, "djrun: populate: rank %d: %s\n", t.rank, err.msg);
 		rc = dj_job_exit_code(&t, rc);
+		if (rc == DJ_EXIT_OK && p.input_failures)
+			rc = DJ_EXIT_FAILED;
 	}
 	fflush(stdout);
 	fflush(stderr);
