@@ -11,6 +11,7 @@
 #    ends with exit 75; no key reserved afterwards, rows + pending = all keys, no row for an
 #    unfinished key; while it ran, `djrun status --json` named the Slurm job holding the
 #    reservations (matched by pid); a resubmission finishes the table
+#  - the same drain with mpirun as the launcher
 #  - --time 1 --signal B:USR1@55 --requeue: Slurm's own time-limit warning reaches djrun through
 #    the script, which requeues the job; the second run finishes the table
 # Jobs are waited for by polling squeue/scontrol (not sbatch --wait). The time-limit check needs
@@ -217,6 +218,20 @@ PY'
 	check "resubmitted: no jobs left" "[ \$(count '\`~~square\`') = 0 ]"
 else
 	check "USR1: submitted" false
+fi
+
+# --- the same drain under mpirun: the relayed USR1 reaches mpirun, which passes it to the ranks ----
+reset
+if POP_SLEEP=0.5 submit --ntasks 2 --launcher mpirun -- populate "$S.Square" --make "$tmp/make.py" \
+	--batch 1; then
+	wait_rows 1
+	scancel --batch --signal=USR1 "$J"
+	wait_job "$J"
+	code=$(job_field "$J" ExitCode)
+	check "mpirun USR1: the job ended with exit 75 (got $code)" "[ '$code' = 75:0 ] || { show_log $J; false; }"
+	drained_ok "mpirun USR1"
+else
+	check "mpirun USR1: submitted" false
 fi
 
 # --- the time-limit warning: --time 1 --signal B:USR1@55 --requeue -------------------------------
