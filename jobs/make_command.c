@@ -1,4 +1,5 @@
 /* The per-key make protocol, command form: a process per key (jobs/make.h). */
+#define _GNU_SOURCE /* close_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -179,6 +180,9 @@ int dj_make_run(char *const *argv, const char *scratch_root, const char *key_jso
 		if (dup2(fd_in, 0) < 0 || dup2(fd_out, 1) < 0 || dup2(fd_err, 2) < 0 ||
 		    chdir(scratch) < 0)
 			_exit(126);
+#ifdef CLOSE_RANGE_CLOEXEC
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); /* no inherited MPI or database sockets */
+#endif
 		execve(prog, argv, env);
 		static const char msg[] = "djrun: cannot execute the make command\n";
 		ssize_t w = write(2, msg, sizeof(msg) - 1);

@@ -112,6 +112,7 @@ void dj_make__last_line(const dj_buf *t, char *out, size_t cap)
 	size_t n = end - beg;
 	if (n >= cap)
 		n = cap - 1;
-	memcpy(out, s + beg, n);
+	if (n) /* t may be an all-zero dj_buf: ptr NULL */
+		memcpy(out, s + beg, n);
 	out[n] = 0;
 }

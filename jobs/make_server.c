@@ -121,8 +121,13 @@ static int server_start(server *s, dj_err *err)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		setpgid(0, 0);
-		if (dup2(sv[1], 0) >= 0 && dup2(sv[1], 1) >= 0 && dup2(ep[1], 2) >= 0)
+		if (dup2(sv[1], 0) >= 0 && dup2(sv[1], 1) >= 0 && dup2(ep[1], 2) >= 0) {
+#ifdef CLOSE_RANGE_CLOEXEC
+			/* no inherited MPI or database sockets: the server sees only 0, 1, 2 */
+			close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+#endif
 			execve(s->prog, argv, environ);
+		}
 		int e = errno;
 		ssize_t w = write(xp[1], &e, sizeof(e));
 		(void)w;
@@ -201,7 +206,7 @@ static int exchange(server *s, const char *req, size_t rlen, size_t *len, dj_buf
 			return dj_err_set(err, DJ_ERROR, "MakeError: make server timed out after %g s",
 			                  s->base.o.timeout_s);
 		}
-		int r = poll(pf, 2, isinf(left) ? -1 : (int)(left * 1000) + 1);
+		int r = poll(pf, 2, left > 3.6e6 ? 3600 * 1000 : (int)(left * 1000) + 1);
 		if (r < 0 && errno != EINTR)
 			return dj_err_os(err, "MakeError: poll");
 		if (r <= 0)

@@ -45,12 +45,15 @@ static void success_with_npy(void **state)
 	(void)state;
 	dj_buf res = {0}, tail = {0};
 	dj_err err = DJ_ERR_INIT;
+	FILE *f = fopen("/dev/null", "r"); /* not close-on-exec: the make must not see it */
 	const char *script =
 	    "set -e; [ \"$DJRUN_SCRATCH\" = \"$(pwd)\" ]; grep -q '\"item_id\": 7' "
-	    "\"$DJRUN_KEY_JSON\";"
+	    "\"$DJRUN_KEY_JSON\"; [ \"$(ls /proc/self/fd | tr '\\n' ' ')\" = '0 1 2 3 ' ];"
 	    "printf 'NPYDATA' > \"$DJRUN_OUTPUT_DIR/a.npy\";"
 	    "printf '{\"sq\": 49, \"arr\": {\"npy\": \"a.npy\"}}' > outputs/row.json";
-	assert_int_equal(run_sh(script, &res, &tail, &err), 0);
+	if (run_sh(script, &res, &tail, &err) < 0)
+		fail_msg("%s: %.*s", err.msg, (int)tail.len, tail.len ? tail.ptr : "");
+	fclose(f);
 	const char *json;
 	const unsigned char *data;
 	size_t jlen, dlen;

@@ -2,7 +2,8 @@
  * the request line (key, scratch with inputs/, output_dir), replies with npy values and parts,
  * error replies (kind kept, "MakeError: " added, stack as tail), a reply that is not JSON or has
  * unknown members, a server that dies (status and last stderr line, restarted for the next key),
- * a per-key timeout, a program that cannot run, scratch directories removed after each key.
+ * a per-key timeout, no descriptors inherited but stdin/stdout/stderr, a program that cannot
+ * run, the scratch directory removed at close.
  * The servers are tests/plugins/square_server.py (python3) and small /bin/sh loops. */
 #include <dirent.h>
 #include <setjmp.h>
@@ -227,6 +228,29 @@ static void inputs_and_request(void **state)
 	dj_buf_dispose(&tail);
 }
 
+/* The server inherits none of our other descriptors (MPI or database sockets in djrun). */
+static void only_stdio_inherited(void **state)
+{
+	(void)state;
+	FILE *f = fopen("/dev/null", "r"); /* not close-on-exec */
+	assert_non_null(f);
+	char *sh[] = {"/bin/sh", "-c",
+	              "while read l; do echo \"{\\\"row\\\": {\\\"fds\\\": \\\"$(ls /proc/self/fd "
+	              "| tr '\\n' ' ')\\\"}}\"; done",
+	              NULL};
+	dj_maker *m = open_server(sh, 0);
+	dj_buf res = DJ_BUF_INIT, tail = DJ_BUF_INIT;
+	dj_err err = DJ_ERR_INIT;
+	if (run(m, "{}", &res, &tail, &err) < 0)
+		fail_msg("%s", err.msg);
+	/* ls' own 0, 1, 2 and the directory it reads */
+	assert_string_equal(res.ptr, "{\"row\":{\"fds\":\"0 1 2 3 \"}}");
+	dj_maker_close(m);
+	fclose(f);
+	dj_buf_dispose(&res);
+	dj_buf_dispose(&tail);
+}
+
 static void cannot_start(void **state)
 {
 	(void)state;
@@ -249,6 +273,7 @@ int main(void)
 	    cmocka_unit_test(error_replies),
 	    cmocka_unit_test(garbage_and_death_restart),
 	    cmocka_unit_test(inputs_and_request),
+	    cmocka_unit_test(only_stdio_inherited),
 	    cmocka_unit_test(cannot_start),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
