@@ -5,8 +5,9 @@
 #  --make-server: tests/plugins/square_server.py (python3, stdlib only)
 #  --make-plugin: tests/plugins/square.c (built by CMake as plugins/square.so)
 # For each form: one process with --reserve-jobs and a make failing every 4th key (exit 1, the
-# rows right, error jobs with the "Kind: message" and the stack), a direct run for the rest,
-# then mpirun -n 2 and -n 4 (every row once; one server started per worker rank). Also: a
+# rows and their Detail part rows right, error jobs with the "Kind: message" and the stack), a
+# direct run for the rest, then mpirun -n 2 and -n 4 with --fetch Item.x (the makes check the
+# input; every row and part row once; one server started per rank that worked). Also: a
 # server that dies on one key (that key fails with its exit status, the server is restarted
 # for the others), a server replying garbage (OutputError, no row), a server that cannot run,
 # a plugin built for another ABI, and a plugin refusing its arguments (exit 2 for the three).
@@ -26,7 +27,7 @@ drop() { my -e "DROP DATABASE IF EXISTS $S" 2>/dev/null; }
 unset DJ_BACKEND DJ_DATABASE_NAME DJ_USE_TLS DJ_PORT
 export DJ_IGNORE_CONFIG_FILE=1 DJ_HOST=$DJ_TEST_MYSQL_HOST:$DJ_TEST_MYSQL_PORT \
 	DJ_USER=$DJ_TEST_MYSQL_USER DJ_PASS=$DJ_TEST_MYSQL_PASS
-trap 'drop; rm -rf "$tmp"' EXIT
+trap 'drop; if [ -n "${KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi' EXIT
 cd "$tmp" || exit 1
 
 # Open MPI's own allocations are never freed: keep LeakSanitizer on for our code only.
@@ -56,6 +57,14 @@ CREATE TABLE \`__square\` (
   PRIMARY KEY (\`item_id\`),
   CONSTRAINT \`__square_ibfk_1\` FOREIGN KEY (\`item_id\`) REFERENCES \`item\` (\`item_id\`) ON UPDATE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci COMMENT='item squared';
+CREATE TABLE \`__square__detail\` (
+  \`item_id\` int(11) NOT NULL COMMENT ':int32:',
+  \`k\` int(11) NOT NULL COMMENT ':int32:',
+  \`val\` bigint(20) NOT NULL COMMENT ':int64:',
+  \`vec\` longblob DEFAULT NULL COMMENT ':<blob>:',
+  PRIMARY KEY (\`item_id\`,\`k\`),
+  CONSTRAINT \`__square__detail_ibfk_1\` FOREIGN KEY (\`item_id\`) REFERENCES \`__square\` (\`item_id\`) ON UPDATE CASCADE
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci COMMENT='';
 INSERT INTO \`item\` VALUES $values;
 SQL
 check "pipeline declared" "[ $? -eq 0 ]"
@@ -77,8 +86,26 @@ for r in rows:
     assert r["_job_start_time"] and r["_job_duration"] >= 0, r
 PY
 }
+# verify_parts FORM: 3 Detail rows of every Square row (vec: the plugin's 0-d int32 at k = 2)
+verify_parts() {
+	"$DJRUN" fetch "$S.Square.Detail" >parts.jsonl 2>fetch.err || { cat fetch.err >&2; return 1; }
+	python3 - "$1" <<'PY'
+import json, sys
+form = sys.argv[1]
+ids = sorted(json.loads(l)["item_id"] for l in open("rows.jsonl"))
+parts = [json.loads(l) for l in open("parts.jsonl")]
+assert sorted((p["item_id"], p["k"]) for p in parts) == [(i, k) for i in ids for k in range(3)], parts
+for p in parts:
+    i, k = p["item_id"], p["k"]
+    assert p["val"] == i * k, p
+    if form == "plugin" and k == 2:
+        assert p["vec"] == {"dtype": "int32", "shape": [], "data": [2 * i]}, p
+    else:
+        assert p["vec"] is None, p
+PY
+}
 jobs_json() { "$DJRUN" fetch "$S.~~square" 2>/dev/null; }
-reset() { db "DELETE FROM \`__square\`" && db "DELETE FROM \`~~square\`" 2>/dev/null; }
+reset() { db 'DELETE FROM `__square__detail`; DELETE FROM `__square`' && db 'DELETE FROM `~~square`' 2>/dev/null; }
 
 # form NAME OPTION FAILING-MAKE GOOD-MAKE STACK-PYTHON-TEST
 form() {
@@ -88,6 +115,7 @@ form() {
 	local rc=$?
 	check "$name, 1 process, failing make: exit 1 (got $rc)" "[ $rc -eq 1 ] || { cat $name.1.err >&2; false; }"
 	check "$name: 9 rows with the right values, none for failed keys" "verify 4"
+	check "$name: their part rows" "verify_parts $name"
 	jobs_json >$name.jobs
 	check "$name: 3 error jobs with the make's own message and its stack" "python3 - $name.jobs <<PY
 import json, sys
@@ -100,24 +128,25 @@ for r in rows:
     $stack
 PY"
 	"$DJRUN" populate "$S.Square" "$opt" "$good" >$name.2.json 2>$name.2.err
-	check "$name, direct: the 3 failed keys done" "[ $? -eq 0 ] && grep -q '3 keys planned, 3 done' $name.2.err && verify"
+	check "$name, direct: the 3 failed keys done" "[ $? -eq 0 ] && grep -q '3 keys planned, 3 done' $name.2.err && verify && verify_parts $name"
 	for n in 2 4; do
 		reset
 		rm -f servers.log
-		mpi -n $n "$DJRUN" populate "$S.Square" "$opt" "$good" --json >$name.m$n.json 2>$name.m$n.err
+		mpi -n $n "$DJRUN" populate "$S.Square" "$opt" "$good" --fetch Item.x --json >$name.m$n.json 2>$name.m$n.err
 		rc=$?
 		check "$name, -n $n: exit 0 (got $rc)" "[ $rc -eq 0 ] || { tail -5 $name.m$n.err >&2; false; }"
-		check "$name, -n $n: every row exactly once with the right values" "verify"
+		check "$name, -n $n: every row exactly once with the right values, parts too" "verify && verify_parts $name"
 		check "$name, -n $n: no jobs left" "[ -z \"\$(jobs_json)\" ]"
 		if [ "$opt" = --make-server ]; then
-			check "$name, -n $n: one server per worker rank ($((n - 1)))" "[ \$(wc -l <servers.log) -eq $((n - 1)) ]"
+			ranks=$(python3 -c 'import json, sys; print(len({json.loads(l).get("rank") for l in open(sys.argv[1]).readlines()[:-1]}))' $name.m$n.json)
+			check "$name, -n $n: one server per rank that worked ($ranks)" "[ \$(wc -l <servers.log) -eq $ranks ] && [ $ranks -ge $((n - 1)) ]"
 		fi
 	done
 }
 
-form server --make-server "$server --fail 4" "$server --log $tmp/servers.log" \
+form server --make-server "$server --fail 4 --parts" "$server --parts --log $tmp/servers.log" \
 	"assert r['error_stack'].startswith('Traceback (most recent call last)') and r['error_stack'].endswith('ValueError: boom for item %d\\n' % i), r"
-form plugin --make-plugin "$plugins/square.so fail=4" "$plugins/square.so" \
+form plugin --make-plugin "$plugins/square.so fail=4 parts" "$plugins/square.so parts" \
 	"assert r['error_stack'].startswith('square.c: djrun_make\\nitem %d of call ' % i), r"
 
 # --- a server that dies on one key: that key fails, the server is restarted for the rest -------

@@ -65,6 +65,14 @@ DJRUN_MAKE_EXPORT int djrun_make(const djrun_key *key, djrun_out *out)
 		         (long long)i, c->calls);
 		return djrun_error(out, msg, stack);
 	}
+	const djrun_input *x = djrun_key_input(key, "Item.x.json"); /* with --fetch Item.x */
+	if (x) {
+		char text[64];
+		snprintf(text, sizeof(text), "%.*s", (int)(x->len < 63 ? x->len : 63),
+		         (const char *)x->data);
+		if (strtod(text, NULL) != (double)i + 0.5)
+			return djrun_error(out, "InputError: Item.x is not item_id + 0.5", text);
+	}
 	if (djrun_set_int64(out, "sq", i * i) < 0 || c->min)
 		return 0;
 	double arr[3] = {(double)i, i + 1.0, i + 2.0};
@@ -74,11 +82,10 @@ DJRUN_MAKE_EXPORT int djrun_make(const djrun_key *key, djrun_out *out)
 	for (int k = 0; c->parts && k < 3; k++) {
 		djrun_add_part(out, "Detail");
 		djrun_set_int64(out, "k", k);
-		if (k < 2) {
-			djrun_set_int64(out, "val", i * k);
-		} else {
+		djrun_set_int64(out, "val", i * k);
+		if (k == 2) {
 			int32_t v = (int32_t)(i * k);
-			djrun_set_array(out, "val", "int32", 0, NULL, &v, sizeof(v));
+			djrun_set_array(out, "vec", "int32", 0, NULL, &v, sizeof(v));
 		}
 	}
 	return djrun_end_part(out);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A --make-server example (stdlib only): one request line per key on stdin, one reply line
 per key on stdout, flushed. Key {"item_id": i} -> sq = i*i, root = i/2, arr = float64
-[i, i+1, i+2] as outputs/arr.npy; with --parts also part rows Detail {k, val = i*k}.
+[i, i+1, i+2] as outputs/arr.npy; with --parts also part rows Detail {k, val = i*k}. A fetched
+input Item.x.json (--fetch Item.x) must hold item_id + 0.5.
 --fail N fails items i % N == 0 (a ValueError reply with its traceback); --min replies sq only;
 --die-at N exits on item N; --log FILE appends the server's pid to FILE when it starts.
 For the tests a key may carry "mode": garbage (a line that is not JSON), die (exit 5 after a
@@ -41,6 +42,10 @@ def make(req):
         return {"row": {"pid": os.getpid()}}
     if mode == "inputs":
         return {"row": {"input_bytes": sum(os.path.getsize(p) for p in req["inputs"].values())}}
+    if "Item.x.json" in req["inputs"]:  # --fetch Item.x
+        x = json.load(open(req["inputs"]["Item.x.json"]))
+        if x != i + 0.5:
+            raise ValueError("Item.x is %r, not item_id + 0.5" % x)
     if fail and i % fail == 0:
         sys.stderr.write("computing item %d\n" % i)
         raise ValueError("boom for item %d" % i)

@@ -1,6 +1,8 @@
 /* jobs/make.h, plugin form (--make-plugin, include/djrun_make.h): the sample tests/plugins/
  * square.c loaded once for many keys (init arguments, state, fini), typed key attributes,
- * int/double/array values written as .npy, part rows (int and 0-d array values), a failed key's
+ * fetched inputs as bytes, int/double/array values written as .npy, part rows (int and 0-d
+ * array values; a value absent from one part row), no init arguments (argv = the path), a
+ * failed key's
  * "Kind: message" and stack, setter errors as OutputError, init refusing to start, a library
  * built for another ABI version, one without djrun_make, a path that is not there. */
 #include <setjmp.h>
@@ -69,8 +71,9 @@ static void rows_arrays_parts(void **state)
 		json_t *d = json_object_get(json_object_get(doc, "parts"), "Detail");
 		assert_int_equal(json_array_size(d), 3);
 		assert_int_equal(json_integer_value(json_object_get(json_array_get(d, 1), "val")), i);
+		assert_null(json_object_get(json_array_get(d, 1), "vec"));
 		const unsigned char *p =
-		    npy_ref(json_object_get(json_array_get(d, 2), "val"), data, dlen, &len);
+		    npy_ref(json_object_get(json_array_get(d, 2), "vec"), data, dlen, &len);
 		assert_int_equal(len, 128 + 4);
 		assert_true(has_text(p, 128, "'descr': '<i4'"));
 		assert_true(has_text(p, 128, "'shape': ()"));
@@ -90,6 +93,25 @@ static void rows_arrays_parts(void **state)
 	assert_int_equal(run(m, "{\"item_id\": 3}", &res, &tail, &err), 0);
 	assert_string_equal(res.ptr, "{\"row\":{\"sq\":9}}");
 	assert_int_equal(res.len, strlen(res.ptr) + 1);
+	dj_maker_close(m);
+	dj_buf_dispose(&res);
+	dj_buf_dispose(&tail);
+}
+
+/* Fetched inputs reach the plugin as bytes (the sample checks Item.x.json = item_id + 0.5). */
+static void inputs(void **state)
+{
+	(void)state;
+	dj_maker *m = NULL;
+	dj_buf res = DJ_BUF_INIT, tail = DJ_BUF_INIT;
+	dj_err err = DJ_ERR_INIT;
+	assert_int_equal(open_plugin(&m, PLUGIN("square"), NULL, &err), 0);
+	dj_make_input good = {"Item.x.json", "3.5", 3}, bad = {"Item.x.json", "7", 1};
+	assert_int_equal(dj_maker_run(m, "{\"item_id\": 3}", &good, 1, &res, &tail, &err), 0);
+	dj_buf_setlen(&res, 0);
+	assert_int_equal(dj_maker_run(m, "{\"item_id\": 3}", &bad, 1, &res, &tail, &err), DJ_ERROR);
+	assert_string_equal(err.msg, "InputError: Item.x is not item_id + 0.5");
+	assert_string_equal(tail.ptr, "7");
 	dj_maker_close(m);
 	dj_buf_dispose(&res);
 	dj_buf_dispose(&tail);
@@ -142,6 +164,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(rows_arrays_parts),
+	    cmocka_unit_test(inputs),
 	    cmocka_unit_test(setter_errors),
 	    cmocka_unit_test(refused),
 	};
