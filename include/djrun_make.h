@@ -35,7 +35,8 @@
  *   must not touch the database (rank 0 inserts what it returns). A plugin that crashes or
  *   calls exit() kills its rank: the coordinator's lost-worker handling then releases or
  *   re-dispatches that rank's keys. Use --make-server for code you do not trust.
- * - Everything in `key` is valid during the call only; `out` copies what it is given.
+ * - `key`, everything it points to, and `out` are valid during the call only; `out` copies
+ *   what it is given (keep no pointer to either after djrun_make returns).
  * - Values go to the master row until djrun_add_part(out, "Part") starts a row of a part table;
  *   later values go to that row until the next djrun_add_part or djrun_end_part.
  * - A setter returns 0, or -1 for a bad value (unknown dtype, data size not matching the
