@@ -232,6 +232,14 @@ static int exchange(server *s, const char *req, size_t rlen, size_t *len, dj_buf
 	}
 }
 
+/* Whether the server wrote something while no key was asked of it. */
+static int stale_output(server *s)
+{
+	char c;
+	ssize_t n = recv(s->io, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 1;
+}
+
 /* The request line of make.h for one key. */
 static int request(dj_buf *out, const char *scratch, const char *key_json,
                    const dj_make_input *in, size_t nin, dj_err *err)
@@ -328,8 +336,8 @@ static int server_run(dj_maker *m, const char *key_json, const dj_make_input *in
 	dj_buf req = DJ_BUF_INIT;
 	size_t len = 0;
 	int rc;
-	if (s->pid && s->in.len) /* it wrote more than one line for the last key: out of step */
-		reap(s, 0);
+	if (s->pid && (s->in.len || stale_output(s))) /* more than one line for the last key */
+		reap(s, 0);                                /* out of step: start afresh */
 	if (!s->pid && (rc = server_start(s, err)) < 0)
 		return rc;
 	if ((rc = dj_make__scratch_clear(s->scratch, in, nin, err)) == 0 &&

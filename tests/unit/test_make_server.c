@@ -1,7 +1,8 @@
 /* jobs/make.h, server form (--make-server): one long-lived process for many keys (same pid),
  * the request line (key, scratch with inputs/, output_dir), replies with npy values and parts,
  * error replies (kind kept, "MakeError: " added, stack as tail), a reply that is not JSON or has
- * unknown members, a server that dies (status and last stderr line, restarted for the next key),
+ * unknown members, a server that dies (status and last stderr line, restarted for the next key)
+ * or writes two lines for one key (restarted, the extra line never taken for a reply),
  * a per-key timeout, no descriptors inherited but stdin/stdout/stderr, a program that cannot
  * run, the scratch directory removed at close.
  * The servers are tests/plugins/square_server.py (python3) and small /bin/sh loops. */
@@ -228,6 +229,35 @@ static void inputs_and_request(void **state)
 	dj_buf_dispose(&tail);
 }
 
+/* Two reply lines for one key: the second is not taken as the next key's reply; the server is
+ * restarted instead (the reply of the new one carries its own pid). */
+static void two_lines_restart(void **state)
+{
+	(void)state;
+	char *sh[] = {"/bin/sh", "-c",
+	              "while read l; do printf '{\"row\": {\"n\": 1, \"pid\": %s}}\\n"
+	              "{\"row\": {\"n\": 2, \"pid\": %s}}\\n' $$ $$; done",
+	              NULL};
+	dj_maker *m = open_server(sh, 0);
+	dj_buf res = DJ_BUF_INIT, tail = DJ_BUF_INIT;
+	dj_err err = DJ_ERR_INIT;
+	json_int_t pid = 0;
+	for (int k = 0; k < 3; k++) {
+		if (run(m, "{}", &res, &tail, &err) < 0)
+			fail_msg("%s", err.msg);
+		const unsigned char *data;
+		size_t dlen;
+		json_t *doc = result_doc(&res, &data, &dlen), *row = json_object_get(doc, "row");
+		assert_int_equal(json_integer_value(json_object_get(row, "n")), 1);
+		assert_true(json_integer_value(json_object_get(row, "pid")) != pid);
+		pid = json_integer_value(json_object_get(row, "pid"));
+		json_decref(doc);
+	}
+	dj_maker_close(m);
+	dj_buf_dispose(&res);
+	dj_buf_dispose(&tail);
+}
+
 /* The server inherits none of our other descriptors (MPI or database sockets in djrun). */
 static void only_stdio_inherited(void **state)
 {
@@ -273,6 +303,7 @@ int main(void)
 	    cmocka_unit_test(error_replies),
 	    cmocka_unit_test(garbage_and_death_restart),
 	    cmocka_unit_test(inputs_and_request),
+	    cmocka_unit_test(two_lines_restart),
 	    cmocka_unit_test(only_stdio_inherited),
 	    cmocka_unit_test(cannot_start),
 	};
