@@ -68,8 +68,9 @@ extern "C" {
 typedef enum djrun_type {
 	DJRUN_NULL = 0,
 	DJRUN_INT64 = 1,  /* integer columns */
-	DJRUN_DOUBLE = 2, /* float, double, decimal */
-	DJRUN_STRING = 3, /* everything else, as datajoint-python prints it (dates, uuids, ...) */
+	DJRUN_DOUBLE = 2, /* float and double columns */
+	DJRUN_STRING = 3, /* everything else, as in the command form's key.json: uuids in their
+	                   * canonical text, dates, times and decimals as Python's str() */
 } djrun_type;
 
 /* One attribute of the key. */
