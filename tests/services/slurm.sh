@@ -12,13 +12,11 @@ free_port() { # free_port FROM: the first port >= FROM nobody listens on
 	while (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; do p=$((p + 1)); done
 	echo "$p"
 }
-# wait_gone PIDFILE: until the process it names has exited (at most 10 s, then SIGKILL)
+# wait_gone PID: until the process has exited (at most 10 s, then SIGKILL); no PID: nothing
 wait_gone() {
-	[ -f "$1" ] || return 0
-	local pid
-	pid=$(cat "$1")
-	for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	kill -9 "$pid" 2>/dev/null || true
+	[ -n "$1" ] || return 0
+	for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+	kill -9 "$1" 2>/dev/null || true
 }
 
 case $cmd in
@@ -28,9 +26,14 @@ start)
 	done
 	rm -rf "$dir"; mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
 	mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log"
-	# munged insists that everyone can traverse the directories down to its socket
+	# munged insists that everyone (user, group, other) can traverse the directories down to its socket
 	chmod 755 "$dir" "$dir/munge"
-	d=$dir; while [ "$d" != / ]; do d=$(dirname "$d"); [ -x "$d" ] || chmod o+x "$d"; done
+	# (a mktemp -d parent is 0700; -x would say yes for root, so test the mode bits)
+	d=$dir
+	while [ "$d" != / ]; do
+		d=$(dirname "$d")
+		[ -n "$(find "$d" -maxdepth 0 ! -perm -111)" ] && chmod a+x "$d"
+	done
 	mungekey --create --keyfile="$dir/munge/munge.key"
 	munged --socket="$dir/munge/munge.sock" --key-file="$dir/munge/munge.key" \
 		--pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
@@ -84,17 +87,19 @@ EOF
 	;;
 stop)
 	[ -d "$dir" ] || exit 0
-	if [ -f "$dir/slurm.conf" ] && [ -f "$dir/slurmctld.pid" ]; then
-		SLURM_CONF=$dir/slurm.conf scontrol shutdown >/dev/null 2>&1 || true
+	# the daemons remove their pid files as they exit: read them first
+	ctld=$(cat "$dir/slurmctld.pid" 2>/dev/null || true)
+	slurmd_pid=$(cat "$dir/slurmd.pid" 2>/dev/null || true)
+	munged_pid=$(cat "$dir/munge/munged.pid" 2>/dev/null || true)
+	if [ -n "$ctld" ] && [ -f "$dir/slurm.conf" ]; then
+		SLURM_CONF=$dir/slurm.conf scontrol shutdown >/dev/null 2>&1 || kill "$ctld" 2>/dev/null || true
 	fi
-	wait_gone "$dir/slurmctld.pid"
-	# slurmd stops with slurmctld's shutdown; if slurmctld was gone already, ask it directly
-	[ -f "$dir/slurmd.pid" ] && kill "$(cat "$dir/slurmd.pid")" 2>/dev/null || true
-	wait_gone "$dir/slurmd.pid"
-	if [ -f "$dir/munge/munged.pid" ]; then
-		kill "$(cat "$dir/munge/munged.pid")" 2>/dev/null || true
-		wait_gone "$dir/munge/munged.pid"
-	fi
+	wait_gone "$ctld"
+	# slurmd stops with slurmctld's shutdown; if slurmctld was gone already, stop it directly
+	[ -z "$slurmd_pid" ] || kill "$slurmd_pid" 2>/dev/null || true
+	wait_gone "$slurmd_pid"
+	[ -z "$munged_pid" ] || kill "$munged_pid" 2>/dev/null || true
+	wait_gone "$munged_pid"
 	rm -f "$dir/slurmctld.pid" "$dir/slurmd.pid" "$dir/munge/munged.pid"
 	;;
 *) echo "usage: $0 start DIR | stop DIR" >&2; exit 2 ;;
