@@ -9,8 +9,9 @@
  * of a command form), a python3 server answering a constant line with no JSON work (the floor
  * of the server form's pipe round trip; `sed -u` the same without python), what a fresh
  * scratch directory per key would cost in /tmp (why the server form empties one instead), and
- * a json_loads + json_dumps of the key (a floor for the plugin form). Goals (issue 5): server >= 2,000 keys/s, plugin well under 0.1 ms/key.
- * Usage: ./bench_make [server-keys]   (command: 1/100 of it, plugin: 10x; default 20000)
+ * a json_loads + json_dumps of the key (a floor for the plugin form). Goals (issue 5): server >=
+ * 2,000 keys/s, plugin well under 0.1 ms/key. Usage: ./bench_make [server-keys]   (command: 1/100
+ * of it, plugin: 10x; default 20000)
  */
 #include <jansson.h>
 #include <stdio.h>

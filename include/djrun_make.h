@@ -123,10 +123,10 @@ struct djrun_out {
 };
 
 /* The required version symbol, defined for the plugin. */
-#define DJRUN_MAKE_DEFINE_ABI()                                                                \
-	DJRUN_MAKE_EXPORT int djrun_make_abi(void)                                             \
-	{                                                                                      \
-		return DJRUN_MAKE_ABI;                                                         \
+#define DJRUN_MAKE_DEFINE_ABI()                                                                    \
+	DJRUN_MAKE_EXPORT int djrun_make_abi(void)                                                 \
+	{                                                                                          \
+		return DJRUN_MAKE_ABI;                                                             \
 	}
 
 static inline const djrun_attr *djrun_key_attr(const djrun_key *k, const char *name)

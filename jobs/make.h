@@ -30,11 +30,11 @@
  *                                                      output_dir)
  *   {"error": "Kind: message", "stack": "..."}        a failed key ("stack" optional)
  * The error's `tail` is "stack" when given, else what the server wrote on stderr since the
- * previous key ended (or since it started). A reply that is not a JSON object, a server that exits (or closes stdout), and a key
- * over `timeout_s` fail that key ("OutputError: make server reply is not JSON: ...",
- * "MakeError: make server exited with status N: <last stderr line>", "MakeError: make server
- * timed out after S s"); the server is then stopped and a new one started for the next key.
- * So is a server that wrote more than its one line for the previous key (out of step).
+ * previous key ended (or since it started). A reply that is not a JSON object, a server that exits
+ * (or closes stdout), and a key over `timeout_s` fail that key ("OutputError: make server reply is
+ * not JSON: ...", "MakeError: make server exited with status N: <last stderr line>", "MakeError:
+ * make server timed out after S s"); the server is then stopped and a new one started for the next
+ * key. So is a server that wrote more than its one line for the previous key (out of step).
  * dj_maker_close closes its stdin and waits up to 2 s for it to exit, then kills it.
  *
  * Plugin form (--make-plugin, DJ_MAKE_PLUGIN): a shared library with the ABI of the installed

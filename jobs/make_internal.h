@@ -38,8 +38,7 @@ int dj_make__error_msg(dj_err *err, const char *msg);
  * the bytes of <outdir>/f to `data` (O relative to its start). Any other object value, a path
  * leaving outdir, or an unreadable file is an "OutputError: <what>: '<attr>': ..." error.
  */
-int dj_make__npy_refs(json_t *obj, const char *outdir, dj_buf *data, const char *what,
-                      dj_err *err);
+int dj_make__npy_refs(json_t *obj, const char *outdir, dj_buf *data, const char *what, dj_err *err);
 
 /* Check `parts` is {"Name": [{...}, ...], ...} with identifier names, then npy_refs each row. */
 int dj_make__parts_refs(json_t *parts, const char *outdir, dj_buf *data, const char *what,

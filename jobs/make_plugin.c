@@ -136,8 +136,8 @@ static int set_array(djrun_out *po, const char *name, const char *dtype, int ndi
 		rc = -1;
 	}
 	size_t off = o->data.len;
-	if (rc == 0 && (dj_buf_add(&o->data, hdr.ptr, hdr.len) < 0 ||
-	                dj_buf_add(&o->data, data, nbytes) < 0))
+	if (rc == 0 &&
+	    (dj_buf_add(&o->data, hdr.ptr, hdr.len) < 0 || dj_buf_add(&o->data, data, nbytes) < 0))
 		rc = dj_err_set(&e, DJ_ENOMEM, "out of memory");
 	dj_npy_dispose(&a);
 	dj_npy_dispose(&chk);
@@ -207,8 +207,10 @@ static int key_attrs(json_t *key, djrun_attr **out, size_t *n, dj_err *err)
 			x->s = json_string_value(v);
 			x->len = json_string_length(v);
 		} else if (!json_is_null(v)) {
-			return dj_err_set(err, DJ_EUSAGE, "MakeError: key attribute '%s' is not a "
-			                                  "number, string or null", name);
+			return dj_err_set(err, DJ_EUSAGE,
+			                  "MakeError: key attribute '%s' is not a "
+			                  "number, string or null",
+			                  name);
 		}
 	}
 	return 0;
@@ -223,8 +225,8 @@ static int plugin_run(dj_maker *m, const char *key_json, const dj_make_input *in
 	djrun_attr *attrs = NULL;
 	djrun_input *inputs = NULL;
 	out_impl o = {
-	    .pub = {DJRUN_MAKE_ABI, set_int64, set_double, set_string, set_bool, set_null, set_array,
-	            set_npy, add_part, end_part, set_error},
+	    .pub = {DJRUN_MAKE_ABI, set_int64, set_double, set_string, set_bool, set_null,
+	            set_array, set_npy, add_part, end_part, set_error},
 	    .row = json_object(),
 	    .parts = json_object(),
 	    .data = DJ_BUF_INIT,
@@ -301,7 +303,8 @@ static int plugin_load(plugin *p, const char *path, dj_err *err)
 		path = local;
 	}
 	if (!(p->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL)))
-		return dj_err_set(err, DJ_ENOTFOUND, "MakeError: cannot load plugin: %s", dlerror());
+		return dj_err_set(err, DJ_ENOTFOUND, "MakeError: cannot load plugin: %s",
+		                  dlerror());
 	abi_fn abi;
 	*(void **)&abi = sym(p->lib, "djrun_make_abi");
 	*(void **)&p->make = sym(p->lib, "djrun_make");
@@ -312,10 +315,11 @@ static int plugin_load(plugin *p, const char *path, dj_err *err)
 		                  path);
 	int v = abi();
 	if (v != DJRUN_MAKE_ABI)
-		return dj_err_set(err, DJ_ENOTSUP,
-		                  "MakeError: plugin '%s' was built for djrun make ABI %d, this djrun "
-		                  "has ABI %d: rebuild it with this djrun's djrun_make.h",
-		                  path, v, DJRUN_MAKE_ABI);
+		return dj_err_set(
+		    err, DJ_ENOTSUP,
+		    "MakeError: plugin '%s' was built for djrun make ABI %d, this djrun "
+		    "has ABI %d: rebuild it with this djrun's djrun_make.h",
+		    path, v, DJRUN_MAKE_ABI);
 	if (!p->make)
 		return dj_err_set(err, DJ_ENOTSUP, "MakeError: plugin '%s' has no djrun_make",
 		                  path);
@@ -332,8 +336,9 @@ static int plugin_load(plugin *p, const char *path, dj_err *err)
 		if (init(&p->state, argc, argv, msg, sizeof(msg)) != 0) {
 			p->fini = NULL; /* init failed: nothing to finish */
 			msg[sizeof(msg) - 1] = 0;
-			return dj_err_set(err, DJ_EUSAGE, "MakeError: plugin '%s' refused to start%s%s",
-			                  path, *msg ? ": " : "", msg);
+			return dj_err_set(err, DJ_EUSAGE,
+			                  "MakeError: plugin '%s' refused to start%s%s", path,
+			                  *msg ? ": " : "", msg);
 		}
 	}
 	return 0;

@@ -36,8 +36,7 @@ static int inside(const char *f)
 	return 1;
 }
 
-int dj_make__npy_refs(json_t *obj, const char *outdir, dj_buf *data, const char *what,
-                      dj_err *err)
+int dj_make__npy_refs(json_t *obj, const char *outdir, dj_buf *data, const char *what, dj_err *err)
 {
 	char path[DJ_MAKE_PATH_MAX + 256];
 	const char *k;
@@ -54,10 +53,11 @@ int dj_make__npy_refs(json_t *obj, const char *outdir, dj_buf *data, const char 
 			                  what, k);
 		const char *name = json_string_value(f);
 		if (!inside(name))
-			return dj_err_set(err, DJ_EFORMAT,
-			                  "OutputError: %s: '%s': npy file '%s' must be a path inside "
-			                  "outputs/",
-			                  what, k, name);
+			return dj_err_set(
+			    err, DJ_EFORMAT,
+			    "OutputError: %s: '%s': npy file '%s' must be a path inside "
+			    "outputs/",
+			    what, k, name);
 		size_t off = data->len;
 		snprintf(path, sizeof(path), "%s/%s", outdir, name);
 		int rc = dj_file_read(path, data, err);
@@ -90,8 +90,8 @@ int dj_make__parts_refs(json_t *parts, const char *outdir, dj_buf *data, const c
 			                  name);
 		if (!json_is_array(rows))
 			return dj_err_set(err, DJ_EFORMAT,
-			                  "OutputError: %s: parts '%s' must be a list of objects", what,
-			                  name);
+			                  "OutputError: %s: parts '%s' must be a list of objects",
+			                  what, name);
 		size_t i;
 		json_t *r;
 		json_array_foreach(rows, i, r)
@@ -99,8 +99,8 @@ int dj_make__parts_refs(json_t *parts, const char *outdir, dj_buf *data, const c
 			char w[400];
 			snprintf(w, sizeof(w), "%s: parts '%s' row %zu", what, name, i + 1);
 			if (!json_is_object(r))
-				return dj_err_set(err, DJ_EFORMAT, "OutputError: %s is not an object",
-				                  w);
+				return dj_err_set(err, DJ_EFORMAT,
+				                  "OutputError: %s is not an object", w);
 			int rc = dj_make__npy_refs(r, outdir, data, w, err);
 			if (rc < 0)
 				return rc;
@@ -135,7 +135,8 @@ static int read_part_file(const char *path, const char *label, json_t *rows, con
 		snprintf(w, sizeof(w), "%s line %zu", label, line);
 		json_t *o = json_loadb(s, (size_t)(e - s), JSON_REJECT_DUPLICATES, &je);
 		if (!o)
-			rc = dj_err_set(err, DJ_EFORMAT, "OutputError: %s: not JSON: %s", w, je.text);
+			rc = dj_err_set(err, DJ_EFORMAT, "OutputError: %s: not JSON: %s", w,
+			                je.text);
 		else if (!json_is_object(o))
 			rc = dj_err_set(err, DJ_EFORMAT, "OutputError: %s: not a JSON object", w);
 		else if ((rc = dj_make__npy_refs(o, outdir, data, w, err)) == 0 &&
@@ -171,10 +172,11 @@ int dj_make__read_parts(const char *outdir, json_t **parts, dj_buf *data, dj_err
 		if (rc < 0 || !strcmp(f, ".") || !strcmp(f, ".."))
 			continue;
 		if (len <= 6 || strcmp(f + len - 6, ".jsonl") || !dj_make__is_ident(f, len - 6)) {
-			rc = dj_err_set(err, DJ_EFORMAT,
-			                "OutputError: outputs/parts/%s: expected <Part>.jsonl files "
-			                "only",
-			                f);
+			rc =
+			    dj_err_set(err, DJ_EFORMAT,
+			               "OutputError: outputs/parts/%s: expected <Part>.jsonl files "
+			               "only",
+			               f);
 			continue;
 		}
 		json_t *rows = json_array();

@@ -23,12 +23,12 @@ extern char **environ;
 typedef struct server {
 	dj_maker base;
 	char *prog;
-	pid_t pid;     /* 0 when not running */
-	int io;        /* our end of the server's stdin + stdout */
-	int errfd;     /* its stderr */
-	int status;    /* wait status once reaped */
-	dj_buf in;     /* bytes read from its stdout, not yet a whole line */
-	dj_buf errtxt; /* its stderr during the current key (tail) */
+	pid_t pid;                      /* 0 when not running */
+	int io;                         /* our end of the server's stdin + stdout */
+	int errfd;                      /* its stderr */
+	int status;                     /* wait status once reaped */
+	dj_buf in;                      /* bytes read from its stdout, not yet a whole line */
+	dj_buf errtxt;                  /* its stderr during the current key (tail) */
 	char scratch[DJ_MAKE_PATH_MAX]; /* made at open, emptied before each key */
 } server;
 
@@ -178,8 +178,7 @@ static int server_died(server *s, dj_buf *tail, dj_err *err)
 }
 
 /* Send `req` (a line) and read one reply line into s->in (its '\n' at *len). */
-static int exchange(server *s, const char *req, size_t rlen, size_t *len, dj_buf *tail,
-                    dj_err *err)
+static int exchange(server *s, const char *req, size_t rlen, size_t *len, dj_buf *tail, dj_err *err)
 {
 	double deadline = s->base.o.timeout_s > 0 ? now_s() + s->base.o.timeout_s : INFINITY;
 	size_t sent = 0, scanned = 0;
@@ -203,7 +202,8 @@ static int exchange(server *s, const char *req, size_t rlen, size_t *len, dj_buf
 			kill_group(s->pid);
 			reap(s, 1);
 			dj_make__tail_add(tail, s->errtxt.ptr, s->errtxt.len);
-			return dj_err_set(err, DJ_ERROR, "MakeError: make server timed out after %g s",
+			return dj_err_set(err, DJ_ERROR,
+			                  "MakeError: make server timed out after %g s",
 			                  s->base.o.timeout_s);
 		}
 		int r = poll(pf, 2, left > 3.6e6 ? 3600 * 1000 : (int)(left * 1000) + 1);
@@ -241,8 +241,8 @@ static int stale_output(server *s)
 }
 
 /* The request line of make.h for one key. */
-static int request(dj_buf *out, const char *scratch, const char *key_json,
-                   const dj_make_input *in, size_t nin, dj_err *err)
+static int request(dj_buf *out, const char *scratch, const char *key_json, const dj_make_input *in,
+                   size_t nin, dj_err *err)
 {
 	char path[DJ_MAKE_PATH_MAX + 300];
 	json_error_t je;
@@ -297,18 +297,22 @@ static int reply(server *s, const char *line, size_t len, const char *scratch, d
 	json_t *v;
 	json_object_foreach(doc, k, v)
 	{
-		if (strcmp(k, "error") && strcmp(k, "stack") && strcmp(k, "row") && strcmp(k, "parts"))
-			rc = dj_err_set(err, DJ_EFORMAT,
-			                "OutputError: make server reply: unexpected member '%s'", k);
+		if (strcmp(k, "error") && strcmp(k, "stack") && strcmp(k, "row") &&
+		    strcmp(k, "parts"))
+			rc =
+			    dj_err_set(err, DJ_EFORMAT,
+			               "OutputError: make server reply: unexpected member '%s'", k);
 	}
 	snprintf(outdir, sizeof(outdir), "%s/outputs", scratch);
 	if (rc < 0) {
 	} else if (e) {
 		json_t *stack = json_object_get(doc, "stack");
-		rc = dj_make__error_msg(err, json_is_string(e) ? json_string_value(e)
-		                                               : "make server gave a non-string error");
+		rc = dj_make__error_msg(err, json_is_string(e)
+		                                 ? json_string_value(e)
+		                                 : "make server gave a non-string error");
 		if (json_is_string(stack))
-			dj_make__tail_add(tail, json_string_value(stack), json_string_length(stack));
+			dj_make__tail_add(tail, json_string_value(stack),
+			                  json_string_length(stack));
 		else
 			dj_make__tail_add(tail, s->errtxt.ptr, s->errtxt.len);
 	} else if (!json_is_object(row)) {
@@ -317,9 +321,8 @@ static int reply(server *s, const char *line, size_t len, const char *scratch, d
 		                "\"error\")");
 	} else if ((rc = dj_make__npy_refs(row, outdir, &data, "make server reply row", err)) ==
 	               0 &&
-	           (!parts ||
-	            (rc = dj_make__parts_refs(parts, outdir, &data, "make server reply", err)) ==
-	                0)) {
+	           (!parts || (rc = dj_make__parts_refs(parts, outdir, &data, "make server reply",
+	                                                err)) == 0)) {
 		rc = dj_make__result(result, row, parts, &data, err);
 	}
 	if (rc < 0 && !e)
@@ -337,7 +340,7 @@ static int server_run(dj_maker *m, const char *key_json, const dj_make_input *in
 	size_t len = 0;
 	int rc;
 	if (s->pid && (s->in.len || stale_output(s))) /* more than one line for the last key */
-		reap(s, 0);                                /* out of step: start afresh */
+		reap(s, 0);                           /* out of step: start afresh */
 	if (!s->pid && (rc = server_start(s, err)) < 0)
 		return rc;
 	if ((rc = dj_make__scratch_clear(s->scratch, in, nin, err)) == 0 &&

@@ -22,7 +22,8 @@ static inline json_t *result_doc(const dj_buf *res, const unsigned char **data, 
 }
 
 /* The npy bytes an {"npy_off", "npy_len"} value refers to. */
-static inline const unsigned char *npy_ref(json_t *v, const unsigned char *data, size_t dlen, size_t *len)
+static inline const unsigned char *npy_ref(json_t *v, const unsigned char *data, size_t dlen,
+                                           size_t *len)
 {
 	assert_true(json_is_object(v));
 	json_int_t off = json_integer_value(json_object_get(v, "npy_off"));

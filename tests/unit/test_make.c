@@ -59,8 +59,10 @@ static void success_with_npy(void **state)
 	size_t jlen, dlen;
 	assert_int_equal(dj_make_result_split(res.ptr, res.len, &json, &jlen, &data, &dlen, &err),
 	                 0);
-	assert_int_equal(jlen, strlen("{\"row\":{\"sq\":49,\"arr\":{\"npy_off\":0,\"npy_len\":7}}}"));
-	assert_memory_equal(json, "{\"row\":{\"sq\":49,\"arr\":{\"npy_off\":0,\"npy_len\":7}}}", jlen);
+	assert_int_equal(jlen,
+	                 strlen("{\"row\":{\"sq\":49,\"arr\":{\"npy_off\":0,\"npy_len\":7}}}"));
+	assert_memory_equal(json, "{\"row\":{\"sq\":49,\"arr\":{\"npy_off\":0,\"npy_len\":7}}}",
+	                    jlen);
 	assert_int_equal(dlen, 7);
 	assert_memory_equal(data, "NPYDATA", 7);
 	assert_int_equal(tail.len, 0);
@@ -135,14 +137,15 @@ static void parts_files(void **state)
 	    "set -e; mkdir outputs/parts; printf 'NPY1' > outputs/p.npy;"
 	    "printf '{\"k\": 0, \"v\": \"a\"}\n\n{\"k\": 1, \"v\": {\"npy\": \"p.npy\"}}' "
 	    "> outputs/parts/Detail.jsonl; : > outputs/parts/Empty.jsonl;"
-	    "printf 'ROWNPY' > outputs/r.npy; echo '{\"x\": {\"npy\": \"r.npy\"}}' > outputs/row.json";
+	    "printf 'ROWNPY' > outputs/r.npy; echo '{\"x\": {\"npy\": \"r.npy\"}}' > "
+	    "outputs/row.json";
 	assert_int_equal(run_sh(script, &res, &tail, &err), 0);
 	const unsigned char *data;
 	size_t dlen, len;
 	json_t *doc = result_doc(&res, &data, &dlen);
-	assert_memory_equal(npy_ref(json_object_get(json_object_get(doc, "row"), "x"), data, dlen,
-	                            &len),
-	                    "ROWNPY", 6);
+	assert_memory_equal(
+	    npy_ref(json_object_get(json_object_get(doc, "row"), "x"), data, dlen, &len), "ROWNPY",
+	    6);
 	json_t *parts = json_object_get(doc, "parts");
 	assert_int_equal(json_object_size(parts), 2);
 	assert_int_equal(json_array_size(json_object_get(parts, "Empty")), 0);
@@ -150,7 +153,8 @@ static void parts_files(void **state)
 	assert_int_equal(json_array_size(d), 2);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(d, 0), "v")), "a");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(d, 1), "k")), 1);
-	const unsigned char *p = npy_ref(json_object_get(json_array_get(d, 1), "v"), data, dlen, &len);
+	const unsigned char *p =
+	    npy_ref(json_object_get(json_array_get(d, 1), "v"), data, dlen, &len);
 	assert_int_equal(len, 4);
 	assert_memory_equal(p, "NPY1", 4);
 	json_decref(doc);

@@ -52,8 +52,8 @@ static void rows_arrays_parts(void **state)
 			char msg[64], stack[100];
 			snprintf(msg, sizeof(msg), "ValueError: boom for item %d", i);
 			/* the stack counts calls: the state lives across keys */
-			snprintf(stack, sizeof(stack), "square.c: djrun_make\nitem %d of call %d\n", i,
-			         i);
+			snprintf(stack, sizeof(stack), "square.c: djrun_make\nitem %d of call %d\n",
+			         i, i);
 			assert_int_equal(rc, DJ_ERROR);
 			assert_string_equal(err.msg, msg);
 			assert_string_equal(tail.ptr, stack);
@@ -70,7 +70,8 @@ static void rows_arrays_parts(void **state)
 		assert_arr3(json_object_get(row, "arr"), data, dlen, i);
 		json_t *d = json_object_get(json_object_get(doc, "parts"), "Detail");
 		assert_int_equal(json_array_size(d), 3);
-		assert_int_equal(json_integer_value(json_object_get(json_array_get(d, 1), "val")), i);
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(d, 1), "val")),
+		                 i);
 		assert_null(json_object_get(json_array_get(d, 1), "vec"));
 		const unsigned char *p =
 		    npy_ref(json_object_get(json_array_get(d, 2), "vec"), data, dlen, &len);
@@ -141,21 +142,26 @@ static void refused(void **state)
 	dj_err err = DJ_ERR_INIT;
 	char *argv[] = {PLUGIN("square"), "bogus", NULL};
 	assert_int_equal(open_plugin(&m, PLUGIN("square"), argv, &err), DJ_EUSAGE);
-	assert_string_equal(err.msg, "MakeError: plugin '" PLUGIN("square") "' refused to start: "
-	                             "unknown argument 'bogus'");
+	assert_string_equal(err.msg,
+	                    "MakeError: plugin '" PLUGIN("square") "' refused to start: "
+	                                                           "unknown argument 'bogus'");
 	assert_null(m);
 	assert_int_equal(open_plugin(&m, PLUGIN("wrong_abi"), NULL, &err), DJ_ENOTSUP);
-	assert_string_equal(err.msg, "MakeError: plugin '" PLUGIN("wrong_abi") "' was built for "
-	                             "djrun make ABI 2, this djrun has ABI 1: rebuild it with this "
-	                             "djrun's djrun_make.h");
+	assert_string_equal(
+	    err.msg,
+	    "MakeError: plugin '" PLUGIN(
+	        "wrong_abi") "' was built for "
+	                     "djrun make ABI 2, this djrun has ABI 1: rebuild it with this "
+	                     "djrun's djrun_make.h");
 	assert_int_equal(open_plugin(&m, PLUGIN("no_make"), NULL, &err), DJ_ENOTSUP);
 	assert_string_equal(err.msg, "MakeError: plugin '" PLUGIN("no_make") "' has no djrun_make");
 	assert_int_equal(open_plugin(&m, "/nonexistent/lib.so", NULL, &err), DJ_ENOTFOUND);
 	assert_non_null(strstr(err.msg, "MakeError: cannot load plugin: /nonexistent/lib.so"));
 	/* a shared library that is not a plugin at all */
 	assert_int_equal(open_plugin(&m, "libz.so.1", NULL, &err), DJ_ENOTSUP);
-	assert_string_equal(err.msg, "MakeError: plugin 'libz.so.1' has no djrun_make_abi (build it "
-	                             "with djrun_make.h and DJRUN_MAKE_DEFINE_ABI())");
+	assert_string_equal(err.msg,
+	                    "MakeError: plugin 'libz.so.1' has no djrun_make_abi (build it "
+	                    "with djrun_make.h and DJRUN_MAKE_DEFINE_ABI())");
 	assert_int_equal(open_plugin(&m, NULL, NULL, &err), DJ_EUSAGE);
 	assert_null(m);
 }

@@ -44,7 +44,9 @@ static int teardown(void **state)
 
 static dj_maker *open_server(char **argv, double timeout_s)
 {
-	dj_make_opts o = {.kind = DJ_MAKE_SERVER, .argv = argv, .scratch_root = scratch_root,
+	dj_make_opts o = {.kind = DJ_MAKE_SERVER,
+	                  .argv = argv,
+	                  .scratch_root = scratch_root,
 	                  .timeout_s = timeout_s};
 	dj_maker *m = NULL;
 	dj_err err = DJ_ERR_INIT;
@@ -131,9 +133,11 @@ static void error_replies(void **state)
 		const char *reply, *msg;
 	} bad[] = {
 	    {"{\"error\": \"plain words\"}", "MakeError: plain words"},
-	    {"{\"row\": {}, \"rows\": 1}", "OutputError: make server reply: unexpected member 'rows'"},
+	    {"{\"row\": {}, \"rows\": 1}",
+	     "OutputError: make server reply: unexpected member 'rows'"},
 	    {"[1, 2]", "OutputError: make server reply is not a JSON object: '[1, 2]'"},
-	    {"{\"parts\": {}}", "OutputError: make server reply has no \"row\" object (or \"error\")"},
+	    {"{\"parts\": {}}",
+	     "OutputError: make server reply has no \"row\" object (or \"error\")"},
 	    {"{\"row\": {}, \"parts\": {\"P\": [1]}}",
 	     "OutputError: make server reply: parts 'P' row 1 is not an object"},
 	    {"{\"row\": {}, \"parts\": {\"bad name\": []}}",
@@ -166,10 +170,12 @@ static void garbage_and_death_restart(void **state)
 	long pid = server_pid(m);
 	assert_int_equal(run(m, "{\"item_id\": 3, \"mode\": \"garbage\"}", &res, &tail, &err),
 	                 DJ_EFORMAT);
-	assert_string_equal(err.msg, "OutputError: make server reply is not JSON: 'this is not json'");
+	assert_string_equal(err.msg,
+	                    "OutputError: make server reply is not JSON: 'this is not json'");
 	long pid2 = server_pid(m);
 	assert_true(pid2 != pid);
-	assert_int_equal(run(m, "{\"item_id\": 9, \"mode\": \"die\"}", &res, &tail, &err), DJ_ERROR);
+	assert_int_equal(run(m, "{\"item_id\": 9, \"mode\": \"die\"}", &res, &tail, &err),
+	                 DJ_ERROR);
 	assert_string_equal(err.msg,
 	                    "MakeError: make server exited with status 5: about to die on item 9");
 	assert_string_equal(tail.ptr, "about to die on item 9\n");
@@ -205,9 +211,8 @@ static void inputs_and_request(void **state)
 	dj_buf res = DJ_BUF_INIT, tail = DJ_BUF_INIT;
 	dj_err err = DJ_ERR_INIT;
 	dj_make_input in[] = {{"A.x.json", "[1, 2]", 6}, {"B.y.npy", "0123456789", 10}};
-	assert_int_equal(dj_maker_run(m, "{\"item_id\": 1, \"mode\": \"inputs\"}", in, 2, &res,
-	                              &tail, &err),
-	                 0);
+	assert_int_equal(
+	    dj_maker_run(m, "{\"item_id\": 1, \"mode\": \"inputs\"}", in, 2, &res, &tail, &err), 0);
 	assert_string_equal(res.ptr, "{\"row\":{\"input_bytes\":16}}");
 	dj_maker_close(m);
 
