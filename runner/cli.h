@@ -18,8 +18,10 @@ int dj_cmd_jobs(int argc, char **argv);     /* runner/cmd_jobs.c */
 int dj_cmd_store(int argc, char **argv);    /* runner/cmd_store.c */
 int dj_cmd_populate(int argc, char **argv); /* runner/cmd_populate.c */
 int dj_cmd_gc(int argc, char **argv);       /* runner/cmd_gc.c */
+int dj_cmd_verify(int argc, char **argv);   /* runner/cmd_verify.c */
 int dj_cmd_submit(int argc, char **argv);   /* runner/cmd_submit.c */
 int dj_cmd_status(int argc, char **argv);   /* runner/cmd_status.c */
+int dj_cmd_migrate(int argc, char **argv);  /* runner/cmd_migrate.c */
 
 /*
  * Load the configuration as datajoint-python would: the process environment, and datajoint.json

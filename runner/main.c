@@ -21,8 +21,10 @@ static const command commands[] = {
 	{"store", dj_cmd_store, "list, read, write, delete objects in a store; usage per schema"},
 	{"populate", dj_cmd_populate, "compute the pending keys of a table with a make command"},
 	{"gc", dj_cmd_gc, "find (--collect: delete) store objects no row references"},
+	{"verify", dj_cmd_verify, "check that every object a schema references exists (--deep: hashes)"},
 	{"submit", dj_cmd_submit, "run populate, migrate or gc as a Slurm batch job (sbatch)"},
 	{"status", dj_cmd_status, "jobs-table progress of a schema's tables, with Slurm job ids"},
+	{"migrate", dj_cmd_migrate, "move in-table blobs to a store, resumably, verified"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,460 @@
+/*
+ * djrun migrate: move column data to the 2.x layouts (jobs/migrate.h).
+ *   djrun migrate to-store SCHEMA.Table.attr --codec '<blob@store>' [--execute | --finalize]
+ *   djrun migrate status SCHEMA.Table.attr
+ * The plan (dry run) is the default; --execute runs fill, verify and swap over MPI when
+ * launched by mpirun/srun (rank 0 the only database writer), else in one process.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jobs/job.h"
+#include "jobs/migrate.h"
+#include "mpi/run.h"
+#include "runner/cli.h"
+#include "runner/db_connect.h"
+#include "runner/exit.h"
+#include "slurm/env.h"
+#include "slurm/signals.h"
+
+/* Throughput assumed by the plan's time estimate (bench/migrate.sh measures the real one). */
+#define EST_MB_PER_S 150.0
+
+static void help(FILE *out)
+{
+	fprintf(
+	    out,
+	    "usage: djrun migrate to-store SCHEMA.Table.attr --codec '<blob@store>' [options]\n"
+	    "       djrun migrate status SCHEMA.Table.attr [--codec '<blob@store>']\n\n"
+	    "to-store: an in-table <blob> (or <attach>) column becomes hash-addressed <blob@store>\n"
+	    "(<attach@store>). The packed bytes move unchanged to _hash/<schema>/<hash> objects;\n"
+	    "the column gets the JSON metadata datajoint-python writes. Steps, each resumable:\n"
+	    "  1. add the hidden column _<attr>_migrating (json, marker :<blob@store>:)\n"
+	    "  2. fill it: workers write the objects, rank 0 writes the metadata per batch\n"
+	    "  3. verify: every object is read back and re-hashed against the metadata and the\n"
+	    "     server's MD5 of the old value; a bad row is reset and the run fails naming it\n"
+	    "  4. swap: <attr> becomes the store column, the old one is kept as _<attr>_backup\n"
+	    "  5. --finalize (a separate run) drops _<attr>_backup\n"
+	    "A killed run continues where it stopped: filled rows are verified, not rewritten.\n"
+	    "Stop other writers to the table during the swap.\n\n"
+	    "options:\n"
+	    "  --codec TYPE     the target: '<blob@store>', '<attach@store>' ('<blob@>' = default)\n"
+	    "  --dry-run        print the plan only (the default)\n"
+	    "  --execute        run the migration\n"
+	    "  --until STEP     with --execute: stop after 'fill' or 'verify' (no swap)\n"
+	    "  --finalize       drop the backup column of a swapped migration\n"
+	    "  --item-mb N      MB of values per work item (4)\n"
+	    "  --batch N        work items per commit (100)\n"
+	    "  --no-sync        file store: no fsync per object (scratch stores, benchmarks)\n"
+	    "  --progress S     a progress line on stderr every S seconds\n"
+	    "  --config FILE    datajoint.json to use\n"
+	    "  --json           the plan, status or report as one JSON object on stdout\n\n"
+	    "exit codes: 0 done (or nothing to do), 1 failed (rows not verified: see the message),\n"
+	    "            2 usage, 3 database unreachable, 75 stopped by a signal (run again)\n");
+}
+
+typedef struct args {
+	const char *action, *target, *codec, *config_file, *until;
+	bool execute, finalize, json, no_sync;
+	double item_mb, batch, progress_s;
+} args;
+
+static int number(const char *opt, const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	*out = 0;
+	if (errno || end == s || *end || v < 0)
+		return dj_cli_usage_error("migrate", "%s takes a number >= 0, not '%s'", opt, s);
+	*out = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, args *a, bool *done)
+{
+	int rc;
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+			help(stdout);
+			*done = true;
+			return DJ_EXIT_OK;
+		}
+		if (!strcmp(o, "--execute"))
+			a->execute = true;
+		else if (!strcmp(o, "--dry-run"))
+			a->execute = false;
+		else if (!strcmp(o, "--finalize"))
+			a->finalize = true;
+		else if (!strcmp(o, "--json"))
+			a->json = true;
+		else if (!strcmp(o, "--no-sync"))
+			a->no_sync = true;
+		else if (o[0] != '-') {
+			if (!a->action)
+				a->action = o;
+			else if (!a->target)
+				a->target = o;
+			else
+				return dj_cli_usage_error("migrate", "unexpected argument '%s'", o);
+		} else if (i + 1 >= argc)
+			return dj_cli_usage_error("migrate", "unknown option or missing value '%s'",
+			                          o);
+		else if (!strcmp(o, "--codec"))
+			a->codec = argv[++i];
+		else if (!strcmp(o, "--config"))
+			a->config_file = argv[++i];
+		else if (!strcmp(o, "--until"))
+			a->until = argv[++i];
+		else if (!strcmp(o, "--item-mb")) {
+			if ((rc = number(o, argv[++i], &a->item_mb)))
+				return rc;
+		} else if (!strcmp(o, "--batch")) {
+			if ((rc = number(o, argv[++i], &a->batch)))
+				return rc;
+		} else if (!strcmp(o, "--progress")) {
+			if ((rc = number(o, argv[++i], &a->progress_s)))
+				return rc;
+		} else
+			return dj_cli_usage_error("migrate", "unknown option '%s'", o);
+	}
+	if (!a->action)
+		return dj_cli_usage_error("migrate", "expected an action: to-store or status");
+	if (strcmp(a->action, "to-store") && strcmp(a->action, "status"))
+		return dj_cli_usage_error("migrate", "unknown action '%s' (to-store, status)",
+		                          a->action);
+	if (!a->target)
+		return dj_cli_usage_error("migrate", "expected SCHEMA.Table.attr");
+	if (!strcmp(a->action, "to-store") && !a->codec)
+		return dj_cli_usage_error("migrate", "to-store needs --codec '<blob@store>'");
+	if (a->until && strcmp(a->until, "fill") && strcmp(a->until, "verify"))
+		return dj_cli_usage_error("migrate", "--until takes 'fill' or 'verify'");
+	if (a->finalize && a->execute)
+		return dj_cli_usage_error("migrate", "--finalize is a step of its own");
+	return DJ_EXIT_OK;
+}
+
+/* SCHEMA.Table.attr -> three malloc'd parts (the table may not contain a '.'). */
+static int split_target(const char *s, char **schema, char **table, char **attr)
+{
+	const char *d1 = strchr(s, '.'), *d2 = d1 ? strrchr(s, '.') : NULL;
+	*schema = *table = *attr = NULL;
+	if (!d1 || d2 == d1 || d1 == s || d2[1] == 0 || d2 == d1 + 1)
+		return dj_cli_usage_error("migrate", "expected SCHEMA.Table.attr, not '%s'", s);
+	*schema = strndup(s, (size_t)(d1 - s));
+	*table = strndup(d1 + 1, (size_t)(d2 - d1 - 1));
+	*attr = strdup(d2 + 1);
+	return DJ_EXIT_OK;
+}
+
+/* The rank a launcher gave this process (only rank 0 prints plans and status). */
+static int launch_rank(void)
+{
+	const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+		if (v && *v)
+			return atoi(v);
+	}
+	return 0;
+}
+
+typedef struct conn {
+	const dj_config *cfg;
+	bool attempted;
+} conn;
+
+static int connect_db(void *arg, dj_db **db, dj_err *err)
+{
+	conn *c = arg;
+	return dj_db_open_config(db, c->cfg, &c->attempted, err);
+}
+
+static double mb(uint64_t b)
+{
+	return (double)b / 1e6;
+}
+
+static const char *target_text(const dj_migrate *m, char *buf, size_t n)
+{
+	snprintf(buf, n, "<%s@%s>", m->target.codec->name, m->target.store);
+	return buf;
+}
+
+static void print_plan(const args *a, dj_migrate *m, const dj_migrate_survey *s, bool status)
+{
+	char t[160];
+	uint64_t todo = s->values > s->filled ? s->values - s->filled : 0;
+	double est = mb(s->bytes_todo) / EST_MB_PER_S;
+	if (a->json) {
+		json_t *paths = json_array();
+		for (size_t i = 0; i < s->nsamples; i++)
+			json_array_append_new(paths, json_pack("{s:s, s:s}", "key",
+			                                       s->sample_keys[i], "path",
+			                                       s->samples[i]));
+		json_t *j = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:f}", "action",
+		    status ? "status" : "plan", "table", a->target, "codec", target_text(m, t, sizeof t),
+		    "state", dj_migrate_state_name(m->state), "dry_run", !status, "rows",
+		    (json_int_t)s->rows, "values", (json_int_t)s->values, "filled",
+		    (json_int_t)s->filled, "to_fill", (json_int_t)todo, "bytes", (json_int_t)s->bytes,
+		    "bytes_to_fill", (json_int_t)s->bytes_todo, "sample_paths", paths,
+		    "estimate_s", est);
+		if (j)
+			json_dumpf(j, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(j);
+		return;
+	}
+	printf("migrate %s -> %s%s\n", a->target, target_text(m, t, sizeof t),
+	       status ? "" : " (dry run: nothing changed; --execute runs it)");
+	printf("  state        %s\n", dj_migrate_state_name(m->state));
+	printf("  rows         %" PRIu64 " (%" PRIu64 " with a value, %" PRIu64 " migrated)\n",
+	       s->rows, s->values, s->filled);
+	if (m->state == DJ_MIGRATE_NOT_STARTED || m->state == DJ_MIGRATE_IN_FLIGHT) {
+		printf("  to migrate   %" PRIu64 " rows, %.1f MB of %.1f MB\n", todo,
+		       mb(s->bytes_todo), mb(s->bytes));
+		printf("  store        %s (%s, location '%s')\n", m->target.store,
+		       m->spec->protocol ? m->spec->protocol : "?",
+		       m->spec->location ? m->spec->location : "");
+		for (size_t i = 0; i < s->nsamples; i++)
+			printf("  path         %s  %s\n", s->samples[i], s->sample_keys[i]);
+		printf("  columns      %s %s (json), then swap it in as %s; the old column stays as "
+		       "%s until --finalize\n",
+		       m->state == DJ_MIGRATE_IN_FLIGHT ? "filling" : "add", m->tmp_col,
+		       m->a->name, m->bak_col);
+		printf("  estimate     %.1f s at %.0f MB/s (plus a verify pass reading it back)\n",
+		       est, EST_MB_PER_S);
+	} else if (m->state == DJ_MIGRATE_SWAPPED) {
+		printf("  next         --finalize drops %s\n", m->bak_col);
+	}
+}
+
+/* Plan, status or finalize: rank 0 alone, no engine. */
+static int run_single(const args *a, dj_migrate *m, conn *c)
+{
+	dj_err err = DJ_ERR_INIT;
+	dj_migrate_survey s;
+	bool status = !strcmp(a->action, "status");
+	memset(&s, 0, sizeof(s));
+	int rc = dj_migrate_open(m, &err);
+	if (rc == 0 && a->finalize) {
+		rc = dj_migrate_finalize(m, &err);
+		if (rc == 0 && !a->json)
+			printf("migrate %s: dropped %s; done\n", a->target, m->bak_col);
+		else if (rc == 0)
+			printf("{\"action\":\"finalize\",\"table\":\"%s\",\"state\":\"%s\"}\n",
+			       a->target, dj_migrate_state_name(m->state));
+	} else if (rc == 0) {
+		rc = dj_migrate_survey_run(m, &s, &err);
+		if (rc == 0)
+			print_plan(a, m, &s, status);
+	}
+	dj_migrate_survey_dispose(&s);
+	if (rc == 0)
+		return DJ_EXIT_OK;
+	fprintf(stderr, "djrun: migrate: %s\n", err.msg);
+	if (!m->db)
+		return c->attempted ? DJ_EXIT_UNREACHABLE : DJ_EXIT_USAGE;
+	return rc == DJ_EUSAGE ? DJ_EXIT_USAGE : DJ_EXIT_FAILED;
+}
+
+static void progress(void *arg, const dj_tally *t)
+{
+	const dj_migrate *m = arg;
+	fprintf(stderr,
+	        "migrate: %" PRIu64 " rows (%.1f MB) stored, %" PRIu64 " verified, %" PRIu64
+	        " bad, %.1f s\n",
+	        m->rows_filled, mb(m->bytes_filled), m->rows_verified, m->rows_bad, t->wall_s);
+}
+
+static void on_result(void *arg, const dj_job_result *r)
+{
+	(void)arg;
+	if (r->outcome == DJ_JOB_FAILED)
+		fprintf(stderr, "djrun: migrate: %s\n", r->err.msg);
+}
+
+typedef struct outcome {
+	int rc_fill, rc_verify, rc_swap;
+	dj_err err;
+	double wall_s, fill_s;
+	uint64_t failed;
+	bool swapped;
+	int ranks;
+} outcome;
+
+static int report(const args *a, dj_migrate *m, const outcome *o)
+{
+	char t[160];
+	int code = DJ_EXIT_OK;
+	const char *end = o->swapped ? "swapped" : "not swapped";
+	if (o->rc_fill == DJ_ESTOP || o->rc_verify == DJ_ESTOP)
+		code = DJ_EXIT_DRAINED, end = "stopped by a signal (run again to continue)";
+	else if (o->rc_fill < 0 || o->rc_verify < 0 || o->rc_swap < 0 || o->failed || m->rows_bad)
+		code = DJ_EXIT_FAILED;
+	if (code == DJ_EXIT_FAILED && m->rows_bad)
+		end = "rows failed verification and were reset (run again to refill them)";
+	else if (code == DJ_EXIT_FAILED)
+		end = "failed";
+	else if (!o->swapped && a->until)
+		end = a->until[0] == 'f' ? "stopped after fill (--until)" : "stopped after verify (--until)";
+	else if (!o->swapped && m->state == DJ_MIGRATE_SWAPPED)
+		end = "already swapped (--finalize drops the backup)";
+	else if (!o->swapped && m->state == DJ_MIGRATE_DONE)
+		end = "already done";
+	double rate = o->fill_s > 0 ? mb(m->bytes_filled) / o->fill_s : 0;
+	const char *codec = m->target.codec ? target_text(m, t, sizeof t) : a->codec;
+	if (a->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:b, s:f, s:f, "
+		                      "s:f, s:i, s:s}",
+		                      "action", "execute", "table", a->target, "codec", codec,
+		                      "ranks", o->ranks, "rows_stored", (json_int_t)m->rows_filled,
+		                      "bytes_stored", (json_int_t)m->bytes_filled, "rows_verified",
+		                      (json_int_t)m->rows_verified, "rows_bad",
+		                      (json_int_t)m->rows_bad, "items_failed",
+		                      (json_int_t)o->failed, "swapped", o->swapped, "wall_s",
+		                      o->wall_s, "fill_s", o->fill_s, "fill_mb_per_s", rate, "exit",
+		                      code, "state", dj_migrate_state_name(m->state));
+		if (j && (code == DJ_EXIT_FAILED))
+			json_object_set_new(j, "error",
+			                    json_string(m->first_bad[0] ? m->first_bad : o->err.msg));
+		if (j)
+			json_dumpf(j, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(j);
+	}
+	fprintf(stderr,
+	        "migrate %s -> %s: %d ranks, %" PRIu64 " rows (%.1f MB) stored in %.2f s "
+	        "(%.1f MB/s), %" PRIu64 " verified, %" PRIu64 " bad, %.2f s in all; %s\n",
+	        a->target, codec, o->ranks, m->rows_filled, mb(m->bytes_filled), o->fill_s, rate,
+	        m->rows_verified, m->rows_bad, o->wall_s, end);
+	if (o->err.code && o->err.code != DJ_ESTOP)
+		fprintf(stderr, "djrun: migrate: %s\n", o->err.msg);
+	if (m->first_bad[0])
+		fprintf(stderr, "djrun: migrate: first bad row: %s\n", m->first_bad);
+	return code;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int run_execute(const args *a, dj_migrate *m, conn *c)
+{
+	dj_run_opts o;
+	dj_tally t;
+	outcome out;
+	memset(&out, 0, sizeof(out));
+	memset(&t, 0, sizeof(t));
+	dj_run_opts_init(&o);
+	o.launched_size = dj_launch_size();
+	o.max_inflight = 4;  /* items are MBs: bound what sits in memory per worker */
+	o.plan_batch = 4;
+	if (a->batch >= 1)
+		o.batch_size = (size_t)a->batch;
+	o.stop = dj_signals_install();
+	o.progress_s = a->progress_s;
+	o.progress = progress;
+	o.on_result = on_result;
+	o.arg = m;
+	dj_launch_prepare();
+	double t0 = now_s();
+	out.rc_fill = dj_run(&dj_migrate_fill_job, m, &o, &t, &out.err);
+	out.fill_s = now_s() - t0;
+	out.ranks = t.size;
+	out.failed = t.failed;
+	bool rank0 = t.rank == 0;
+	if (rank0 && out.rc_fill < 0) {
+		m->stopped = true;
+		if (!m->db || out.rc_fill == DJ_EUSAGE) {
+			fprintf(stderr, "djrun: %s\n", out.err.msg);
+			dj_run_finalize();
+			return out.rc_fill == DJ_EUSAGE || !c->attempted ? DJ_EXIT_USAGE
+			                                                 : DJ_EXIT_UNREACHABLE;
+		}
+	}
+	int wexit = dj_job_exit_code(&t, out.rc_fill);
+	if (!a->until || strcmp(a->until, "fill")) {
+		dj_err verr = DJ_ERR_INIT;
+		out.rc_verify = dj_run(&dj_migrate_verify_job, m, &o, &t, &verr);
+		out.failed += rank0 ? t.failed : 0;
+		if (out.rc_verify < 0 && !out.err.code)
+			out.err = verr;
+		if (!rank0 && wexit == 0)
+			wexit = dj_job_exit_code(&t, out.rc_verify);
+	}
+	if (rank0 && !a->until && !m->stopped && out.rc_fill == 0 && out.rc_verify == 0 &&
+	    !out.failed && !m->rows_bad && m->state == DJ_MIGRATE_IN_FLIGHT) {
+		out.rc_swap = dj_migrate_swap(m, &out.err);
+		out.swapped = out.rc_swap == 0;
+	}
+	out.wall_s = now_s() - t0;
+	int code = rank0 ? report(a, m, &out) : wexit;
+	if (!rank0 && out.err.code && out.err.code != DJ_ESTOP)
+		fprintf(stderr, "djrun: migrate: rank %d: %s\n", t.rank, out.err.msg);
+	fflush(stdout);
+	fflush(stderr);
+	dj_run_finalize();
+	return code;
+}
+
+int dj_cmd_migrate(int argc, char **argv)
+{
+	args a;
+	dj_config cfg;
+	dj_migrate m;
+	dj_err err = DJ_ERR_INIT;
+	bool done = false;
+	char *schema = NULL, *table = NULL, *attr = NULL;
+	memset(&a, 0, sizeof(a));
+	memset(&m, 0, sizeof(m));
+	int rc = parse_args(argc, argv, &a, &done);
+	if (rc != DJ_EXIT_OK || done)
+		return rc;
+	if ((rc = split_target(a.target, &schema, &table, &attr)) != DJ_EXIT_OK)
+		goto out_args;
+	if (!schema || !table || !attr) {
+		fprintf(stderr, "djrun: migrate: out of memory\n");
+		rc = DJ_EXIT_FAILED;
+		goto out_args;
+	}
+	if ((rc = dj_cli_load_config("migrate", a.config_file, &cfg)) != DJ_EXIT_OK)
+		goto out_args;
+	conn c = {&cfg, false};
+	m.schema_name = schema;
+	m.table_name = table;
+	m.attr_name = attr;
+	m.codec = a.codec;
+	m.specs = cfg.stores;
+	m.nspecs = cfg.nstores;
+	m.default_store = cfg.store_default;
+	m.item_bytes = a.item_mb > 0 ? (size_t)(a.item_mb * 1048576.0) : 0;
+	m.no_sync = a.no_sync;
+	m.connect = connect_db;
+	m.connect_arg = &c;
+	if (dj_migrate_init(&m, &err) < 0) {
+		rc = dj_cli_usage_error("migrate", "%s", err.msg);
+	} else if (a.execute) {
+		rc = run_execute(&a, &m, &c);
+	} else if (launch_rank() == 0) {
+		rc = run_single(&a, &m, &c);
+	} else {
+		rc = DJ_EXIT_OK; /* under a launcher only rank 0 plans, reports or finalizes */
+	}
+	dj_migrate_dispose(&m);
+	dj_config_free(&cfg);
+out_args:
+	free(schema), free(table), free(attr);
+	return rc;
+}
