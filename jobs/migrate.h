@@ -173,7 +173,8 @@ int dj_migrate__key_text(const dj_migrate *m, dj_migrate__rd *r, dj_buf *out, dj
 /* Append quoted identifier / `schema`.`table`. */
 int dj_migrate__ident(const dj_migrate *m, dj_buf *out, const char *name, dj_err *err);
 /* The keyset page query of the plan: SELECT k..., <cols> FROM t WHERE <where> [AND (k...) >
- * (cursor)] ORDER BY k... LIMIT n. Params (cursor values) into `par` (room npk), count in *np. */
+ * (cursor)] ORDER BY k... LIMIT n. Params (cursor values) into `par` (room npk * (npk + 1) / 2),
+ * count in *np. */
 int dj_migrate__page_sql(dj_migrate *m, dj_buf *sql, const char *cols, const char *where,
                          size_t limit, dj_db_param *par, size_t *np, dj_err *err);
 /* Remember the key of the current row of `rows` (the first npk columns) as the cursor. */

@@ -1,6 +1,7 @@
 /* The bytes migrate items are made of, and the SQL pieces every migrate phase shares
  * (jobs/migrate.h). Fields are little-endian u32/u64 lengths followed by their bytes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jobs/migrate.h"
@@ -137,6 +138,50 @@ static int key_list(dj_migrate *m, dj_buf *sql, dj_err *err)
 	return 0;
 }
 
+/*
+ * ` AND (k...) > (cursor)`. PostgreSQL walks the key index for a row comparison; MySQL/MariaDB
+ * may not, so there it is spelled out as (k0 > ?) OR (k0 = ? AND k1 > ?) OR ..., which they
+ * turn into index ranges (every page would otherwise rescan the table from its start).
+ */
+static int after_cursor(dj_migrate *m, dj_buf *sql, dj_db_param *par, size_t *np, dj_err *err)
+{
+	size_t npk = m->t->npk;
+	dj_db_param *v = calloc(npk, sizeof(*v));
+	dj_migrate__rd r = {(const uint8_t *)m->cursor.ptr, m->cursor.len};
+	int rc = v ? dj_migrate__key_params(m, &r, v, err) : nomem(err);
+	bool rows = dj_db_backend_id(m->db) == DJ_DB_POSTGRESQL || npk == 1;
+	if (rc == 0 && rows) {
+		if (dj_buf_adds(sql, " AND (") < 0 || (rc = key_list(m, sql, err)) < 0 ||
+		    dj_buf_adds(sql, ") > (") < 0)
+			rc = err->code ? err->code : nomem(err);
+		for (size_t i = 0; rc == 0 && i < npk; i++) {
+			if (dj_buf_adds(sql, i ? ", ?" : "?") < 0)
+				rc = nomem(err);
+			par[(*np)++] = v[i];
+		}
+		if (rc == 0 && dj_buf_adds(sql, ")") < 0)
+			rc = nomem(err);
+	} else if (rc == 0) {
+		rc = dj_buf_adds(sql, " AND (") < 0 ? nomem(err) : 0;
+		for (size_t i = 0; rc == 0 && i < npk; i++) {
+			rc = dj_buf_adds(sql, i ? " OR (" : "(") < 0 ? nomem(err) : 0;
+			for (size_t j = 0; rc == 0 && j <= i; j++) {
+				if ((j && dj_buf_adds(sql, " AND ") < 0) ||
+				    dj_migrate__ident(m, sql, m->t->attrs[m->t->pk[j]].name, err) < 0 ||
+				    dj_buf_adds(sql, j < i ? " = ?" : " > ?") < 0)
+					rc = err->code ? err->code : nomem(err);
+				par[(*np)++] = v[j];
+			}
+			if (rc == 0 && dj_buf_adds(sql, ")") < 0)
+				rc = nomem(err);
+		}
+		if (rc == 0 && dj_buf_adds(sql, ")") < 0)
+			rc = nomem(err);
+	}
+	free(v);
+	return rc;
+}
+
 int dj_migrate__page_sql(dj_migrate *m, dj_buf *sql, const char *cols, const char *where,
                          size_t limit, dj_db_param *par, size_t *np, dj_err *err)
 {
@@ -146,20 +191,8 @@ int dj_migrate__page_sql(dj_migrate *m, dj_buf *sql, const char *cols, const cha
 		return err->code ? err->code : nomem(err);
 	if (dj_buf_addf(sql, ", %s FROM %s WHERE %s", cols, m->qtable, where) < 0)
 		return nomem(err);
-	if (m->cursor_set) {
-		dj_migrate__rd r = {(const uint8_t *)m->cursor.ptr, m->cursor.len};
-		if (dj_buf_adds(sql, " AND (") < 0 || (rc = key_list(m, sql, err)) < 0 ||
-		    dj_buf_adds(sql, ") > (") < 0)
-			return err->code ? err->code : nomem(err);
-		for (size_t i = 0; i < m->t->npk; i++)
-			if (dj_buf_adds(sql, i ? ", ?" : "?") < 0)
-				return nomem(err);
-		if (dj_buf_adds(sql, ")") < 0)
-			return nomem(err);
-		if ((rc = dj_migrate__key_params(m, &r, par, err)) < 0)
-			return rc;
-		*np = m->t->npk;
-	}
+	if (m->cursor_set && (rc = after_cursor(m, sql, par, np, err)) < 0)
+		return rc;
 	if (dj_buf_adds(sql, " ORDER BY ") < 0 || (rc = key_list(m, sql, err)) < 0 ||
 	    dj_buf_addf(sql, " LIMIT %zu", limit) < 0)
 		return err->code ? err->code : nomem(err);

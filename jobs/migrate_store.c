@@ -86,7 +86,7 @@ static int fill_plan(void *ctx, dj_job_sink *sink, size_t want, dj_err *err)
 	(void)want;
 	if (m->plan_done)
 		return 0;
-	if (!(par = calloc(m->t->npk, sizeof(*par))))
+	if (!(par = calloc(m->t->npk * (m->t->npk + 1) / 2, sizeof(*par))))
 		return nomem(err);
 	rc = dj_migrate__ident(m, &col, m->a->name, err);
 	if (rc == 0)
