@@ -150,6 +150,11 @@ int dj_submit_check(const dj_submit_spec *s, dj_err *err)
 		                  "submit: --array takes a task count N or Slurm's A-B[%%L] form, not "
 		                  "'%s'",
 		                  s->array);
+	if (s->array && strcmp(s->argv[0], "populate"))
+		return dj_err_set(err, DJ_EUSAGE,
+		                  "submit: --array is for populate (its tasks share keys through the "
+		                  "jobs table); run %s as one job, with --ntasks for more ranks",
+		                  s->argv[0]);
 	if (s->signal && *s->signal && !(all_of(s->signal, ":@") || sbatch_word(s->signal)))
 		return dj_err_set(err, DJ_EUSAGE, "submit: --signal takes [B:]SIG[@SECONDS], not '%s'",
 		                  s->signal);

@@ -130,6 +130,7 @@ usage "no command" "give the djrun command after --" --nodes 2
 usage "unknown command" "populate, migrate or gc" -- describe lab
 usage "bad array" "--array takes" --array 3-1 -- populate lab.T
 usage "zero array" "--array takes" --array 0 -- populate lab.T
+usage "array for gc" "--array is for populate" --array 3 -- gc lab
 usage "bad time" "--time takes" --time 1h -- populate lab.T
 usage "bad mem" "--mem takes" --mem lots -- populate lab.T
 usage "bad count" "--nodes takes a whole number" --nodes 0 -- populate lab.T

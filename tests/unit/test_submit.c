@@ -121,6 +121,11 @@ static void checks(void **state)
 	check_refuses(&s, "populate, migrate or gc");
 	s.argc = 0;
 	check_refuses(&s, "populate, migrate or gc");
+	char *gc[] = {"gc", "lab"};
+	s.argv = gc;
+	s.argc = 2;
+	s.array = "3";
+	check_refuses(&s, "--array is for populate");
 	s = base_spec();
 	char *extra[] = {"constraint=x"};
 	s.sbatch_extra = extra;
@@ -155,7 +160,7 @@ static void launcher_and_arrays(void **state)
 	                             "--make './make it.py' &\n"));
 	assert_null(strstr(text, "srun"));
 	free(text);
-	/* not twice, and never against the user's choice; not for gc */
+	/* not twice, and never against the user's choice; gc runs as one process */
 	char *chosen[] = {"populate", "lab.S", "--no-reserve-jobs", "--", "x", "--reserve-jobs"};
 	s.argv = chosen;
 	s.argc = 6;
@@ -171,6 +176,7 @@ static void launcher_and_arrays(void **state)
 	char *gc[] = {"gc", "lab"};
 	s.argv = gc;
 	s.argc = 2;
+	s.array = NULL;
 	text = script(&s);
 	assert_non_null(strstr(text, "\n/opt/djrun/bin/djrun gc lab &\n"));
 	free(text);
