@@ -90,7 +90,7 @@ static int gc_commit(void *ctx, dj_job_result *res, size_t n, dj_err *err)
 				return dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
 			continue; /* outcome FAILED: the run reports it too */
 		}
-		char section = r->item.ptr[0] == 'H' ? 'H' : 'S';
+		char section = r->item.ptr[0] == 'H' || r->item.ptr[0] == 'N' ? 'H' : 'S';
 		if ((rc = dj_gc__decide(g, section, &r->data, err)) < 0)
 			return rc;
 	}

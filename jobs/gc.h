@@ -201,5 +201,7 @@ int dj_gc__work_list(dj_gc *g, const dj_bytes *item, dj_buf *result, dj_err *err
 int dj_gc__plan_objs(dj_gc *g, dj_job_sink *sink, size_t want, dj_err *err);
 int dj_gc__work_objs(dj_gc *g, const dj_bytes *item, dj_buf *result, dj_err *err);
 int dj_gc__commit_objs(dj_gc *g, const dj_job_result *r, dj_err *err);
+/* location/key+suffix of a file store, as stores/file.c builds it (replaces `out`). */
+int dj_gc__file_path(const dj_gc *g, dj_buf *out, const char *key, const char *suffix);
 
 #endif

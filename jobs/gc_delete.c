@@ -64,8 +64,7 @@ static bool is_file(const dj_gc *g)
 	return !strcmp(dj_store_scheme(g->st), "file");
 }
 
-/* location/key as stores/file.c builds it. */
-static int file_path(const dj_gc *g, dj_buf *out, const char *key, const char *suffix)
+int dj_gc__file_path(const dj_gc *g, dj_buf *out, const char *key, const char *suffix)
 {
 	const char *loc = g->spec->location ? g->spec->location : "";
 	size_t n = strlen(loc);
@@ -90,8 +89,8 @@ static void file_moves(const dj_gc *g, batch *b, bool to_trash)
 {
 	dj_buf src = DJ_BUF_INIT, dst = DJ_BUF_INIT;
 	for (size_t i = 0; i < b->n; i++) {
-		if (file_path(g, &src, b->keys[i], to_trash ? "" : DJ_GC_TRASH) < 0 ||
-		    file_path(g, &dst, b->keys[i], to_trash ? DJ_GC_TRASH : "") < 0) {
+		if (dj_gc__file_path(g, &src, b->keys[i], to_trash ? "" : DJ_GC_TRASH) < 0 ||
+		    dj_gc__file_path(g, &dst, b->keys[i], to_trash ? DJ_GC_TRASH : "") < 0) {
 			fail(b, i, "move", "out of memory");
 			continue;
 		}
@@ -163,7 +162,7 @@ static void prune(const dj_gc *g, const char *key)
 	char *k = strdup(key), *slash;
 	while (k && (slash = strrchr(k, '/'))) {
 		*slash = 0;
-		if (file_path(g, &p, k, "") < 0 || rmdir(p.ptr) < 0)
+		if (dj_gc__file_path(g, &p, k, "") < 0 || rmdir(p.ptr) < 0)
 			break;
 	}
 	free(k);
@@ -190,8 +189,17 @@ static void purge(dj_gc *g, batch *b)
 		for (size_t i = 0; i < b->n; i++)
 			fail(b, i, "purge", e.msg);
 	} else if (is_file(g)) {
-		for (size_t i = 0; i < b->n; i++)
+		/* one attempt per folder: keys of a batch come in listing order */
+		const char *last = NULL;
+		size_t lastlen = 0;
+		for (size_t i = 0; i < b->n; i++) {
+			const char *slash = strrchr(b->keys[i], '/');
+			size_t len = slash ? (size_t)(slash - b->keys[i]) : 0;
+			if (last && len == lastlen && !memcmp(last, b->keys[i], len))
+				continue;
+			last = b->keys[i], lastlen = len;
 			prune(g, b->keys[i]);
+		}
 	}
 	for (size_t i = 0; names && i < n; i++)
 		free(names[i]);

@@ -1,8 +1,13 @@
 /* gc's listing pass (jobs/gc.h): rank 0 cuts the two sections into shards, workers list a shard
  * and return compact records. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "jobs/gc.h"
 
@@ -77,6 +82,156 @@ static int schema_dir(dj_gc *g, const char *dir, int depth, dj_err *err)
 	return w.has_files ? add_shard(g, 'D', dir, err) : 0;
 }
 
+/* --- worker side ---------------------------------------------------------------------------- */
+
+typedef struct lister {
+	char type;
+	int64_t now;
+	dj_buf *out;
+	dj_err *err;
+} lister;
+
+static bool ends_with(const char *s, size_t n, const char *suf)
+{
+	size_t k = strlen(suf);
+	return n >= k && !memcmp(s + n - k, suf, k);
+}
+
+static int put_record(lister *l, uint8_t kind, const dj_store_entry *e, size_t len)
+{
+	uint32_t n = (uint32_t)len;
+	uint64_t size = e->size;
+	int64_t mtime = e->mtime;
+	if (dj_buf_addc(l->out, (char)kind) < 0 || dj_buf_add(l->out, &size, 8) < 0 ||
+	    dj_buf_add(l->out, &mtime, 8) < 0 || dj_buf_add(l->out, &n, 4) < 0 ||
+	    dj_buf_add(l->out, e->key, len) < 0)
+		return dj_err_set(l->err, DJ_ENOMEM, "gc: listing result too large");
+	return 0;
+}
+
+#define NAMES_PER_SHARD 4096
+
+/*
+ * The hash section of a file store, read by rank 0 with readdir alone (one pass, no stat):
+ * sub-folders (subfolding) become recursive shards; a referenced object is counted on the spot
+ * (its size and mtime do not matter); the other base32 names (and trash names) go to workers in
+ * batches to be stat'ed. A flat folder of millions of objects is thus read once, not once per
+ * shard, and only orphans cost a stat.
+ */
+static int hash_dir_file(dj_gc *g, const char *root, dj_err *err)
+{
+	dj_buf dir = DJ_BUF_INIT, names = DJ_BUF_INIT, key = DJ_BUF_INIT;
+	size_t nnames = 0, tl = strlen(DJ_GC_TRASH);
+	struct dirent *de;
+	int rc = 0;
+	DIR *d;
+	if (dj_gc__file_path(g, &dir, root, "") < 0)
+		return dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+	if (!(d = opendir(dir.ptr))) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			rc = dj_gc__add_error(g, "list_hash_paths(%s): store '%s': cannot list: %s",
+			                      root, dj_store_name(g->st), strerror(errno));
+		dj_buf_dispose(&dir);
+		return rc < 0 ? dj_err_set(err, DJ_ENOMEM, "gc: out of memory") : 0;
+	}
+	while (rc == 0 && (errno = 0, de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		unsigned char type = de->d_type;
+		if (n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2])))
+			continue;
+		if (type == DT_UNKNOWN) {
+			struct stat sb;
+			if (fstatat(dirfd(d), n, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			type = S_ISDIR(sb.st_mode) ? DT_DIR : DT_REG;
+		}
+		dj_buf_reset(&key);
+		if (dj_buf_addf(&key, "%s/%s", root, n) < 0) {
+			rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+			break;
+		}
+		if (type == DT_DIR) {
+			if (dj_buf_addc(&key, '/') < 0)
+				rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+			else
+				rc = add_shard(g, 'H', key.ptr, err);
+			continue;
+		}
+		bool hash = dj_gc_hash_name(n, len);
+		bool trash = !hash && len == 26 + tl && !strcmp(n + 26, DJ_GC_TRASH) &&
+		             dj_gc_hash_name(n, 26);
+		if (!hash && !trash)
+			continue;
+		if (hash && dj_gc_refs_live(&g->refs, 'H', key.ptr, key.len)) {
+			g->stats.hash_stored++; /* referenced: no stat needed */
+			continue;
+		}
+		if ((!nnames && dj_buf_adds(&names, root) < 0) || dj_buf_addc(&names, '\n') < 0 ||
+		    dj_buf_add(&names, n, len) < 0) {
+			rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+			break;
+		}
+		if (++nnames == NAMES_PER_SHARD) {
+			rc = add_shard(g, 'N', names.ptr, err);
+			dj_buf_reset(&names), nnames = 0;
+		}
+	}
+	if (rc == 0 && errno && !de)
+		rc = dj_gc__add_error(g, "list_hash_paths(%s): store '%s': cannot list: %s", root,
+		                      dj_store_name(g->st), strerror(errno));
+	if (rc == 0 && nnames)
+		rc = add_shard(g, 'N', names.ptr, err);
+	closedir(d);
+	dj_buf_dispose(&dir), dj_buf_dispose(&names), dj_buf_dispose(&key);
+	return rc;
+}
+
+/* Worker: stat a batch of names of one hash folder ('N' items). */
+static int stat_names(dj_gc *g, const char *item, lister *l, dj_err *err)
+{
+	const char *nl = strchr(item, '\n');
+	dj_buf dir = DJ_BUF_INIT, key = DJ_BUF_INIT;
+	char *root = nl ? strndup(item, (size_t)(nl - item)) : NULL;
+	int rc = 0, fd = -1;
+	if (!root)
+		return dj_err_set(err, DJ_EFORMAT, "gc: bad name batch");
+	if (dj_gc__file_path(g, &dir, root, "") < 0)
+		rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+	else if ((fd = open(dir.ptr, O_RDONLY | O_DIRECTORY)) < 0)
+		rc = dj_err_os(err, "list_hash_paths(%s): store '%s': cannot open", root,
+		               dj_store_name(g->st));
+	for (const char *n = nl + 1; rc == 0 && *n;) {
+		const char *e = strchr(n, '\n');
+		size_t len = e ? (size_t)(e - n) : strlen(n);
+		char name[128];
+		struct stat sb;
+		snprintf(name, sizeof(name), "%.*s", (int)len, n);
+		n += len + (e != NULL);
+		if (fstatat(fd, name, &sb, 0) < 0) {
+			if (errno == ENOENT)
+				continue; /* gone meanwhile: not listed, as the library */
+			rc = dj_err_os(err, "list_hash_paths(%s): store '%s': cannot stat '%s'", root,
+			               dj_store_name(g->st), name);
+			break;
+		}
+		if (!S_ISREG(sb.st_mode))
+			continue;
+		dj_buf_reset(&key);
+		if (dj_buf_addf(&key, "%s/%s", root, name) < 0) {
+			rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+			break;
+		}
+		dj_store_entry ent = {key.ptr, (uint64_t)sb.st_size, (int64_t)sb.st_mtime, false};
+		rc = put_record(l, dj_gc_hash_name(name, strlen(name)) ? 0 : 1, &ent, key.len);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(root);
+	dj_buf_dispose(&dir), dj_buf_dispose(&key);
+	return rc;
+}
+
 static int make_shards(dj_gc *g, dj_err *err)
 {
 	dj_buf root = DJ_BUF_INIT;
@@ -87,7 +242,10 @@ static int make_shards(dj_gc *g, dj_err *err)
 			rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
 			break;
 		}
-		for (const char *c = ALPHABET; rc == 0 && *c; c++) {
+		if (!strcmp(dj_store_scheme(g->st), "file"))
+			rc = hash_dir_file(g, root.ptr, err);
+		for (const char *c = ALPHABET; rc == 0 && *c && strcmp(dj_store_scheme(g->st), "file");
+		     c++) {
 			snprintf(pre, sizeof(pre), "%s/%c", root.ptr, *c);
 			rc = add_shard(g, 'H', pre, err);
 		}
@@ -124,33 +282,6 @@ int dj_gc__plan_list(dj_gc *g, dj_job_sink *sink, size_t want, dj_err *err)
 	return 0;
 }
 
-/* --- worker side ---------------------------------------------------------------------------- */
-
-typedef struct lister {
-	char type;
-	int64_t now;
-	dj_buf *out;
-	dj_err *err;
-} lister;
-
-static bool ends_with(const char *s, size_t n, const char *suf)
-{
-	size_t k = strlen(suf);
-	return n >= k && !memcmp(s + n - k, suf, k);
-}
-
-static int put_record(lister *l, uint8_t kind, const dj_store_entry *e, size_t len)
-{
-	uint32_t n = (uint32_t)len;
-	uint64_t size = e->size;
-	int64_t mtime = e->mtime;
-	if (dj_buf_addc(l->out, (char)kind) < 0 || dj_buf_add(l->out, &size, 8) < 0 ||
-	    dj_buf_add(l->out, &mtime, 8) < 0 || dj_buf_add(l->out, &n, 4) < 0 ||
-	    dj_buf_add(l->out, e->key, len) < 0)
-		return dj_err_set(l->err, DJ_ENOMEM, "gc: listing result too large");
-	return 0;
-}
-
 static int on_entry(const dj_store_entry *e, void *payload)
 {
 	lister *l = payload;
@@ -182,11 +313,13 @@ int dj_gc__work_list(dj_gc *g, const dj_bytes *item, dj_buf *result, dj_err *err
 	if (!prefix)
 		return dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
 	l.type = l.type == 'D' ? 'S' : l.type;
-	if (item->ptr[0] == 'D')
+	if (item->ptr[0] == 'N')
+		rc = stat_names(g, prefix, &l, err);
+	else if (item->ptr[0] == 'D')
 		rc = dj_store_list_dir(g->st, prefix, on_entry, &l, err);
 	else
 		rc = dj_store_list(g->st, prefix, on_entry, &l, err);
-	if (rc < 0)
+	if (rc < 0 && item->ptr[0] != 'N')
 		dj_err_context(err, "%s(%s)",
 		               item->ptr[0] == 'H' ? "list_hash_paths" : "list_schema_paths",
 		               prefix);

@@ -256,6 +256,7 @@ int dj_cmd_gc(int argc, char **argv)
 	memset(&g, 0, sizeof(g));
 	memset(&t, 0, sizeof(t));
 	memset(&cfg, 0, sizeof(cfg));
+	g.arena = (dj_buf)DJ_BUF_INIT;
 	int rc = parse_args(argc, argv, &a, &done);
 	if (rc != DJ_EXIT_OK || done) {
 		free(a.schemas);
@@ -289,7 +290,8 @@ int dj_cmd_gc(int argc, char **argv)
 	dj_run_opts_init(&o);
 	o.launched_size = dj_launch_size();
 	o.worker_timeout_s = 600; /* rank 0 scans the database between passes */
-	o.batch_size = 16;
+	o.batch_size = 4;        /* rank 0 decides each shard as it arrives: nothing to batch */
+	o.max_latency_s = 0.005; /* and nothing to wait for */
 	o.max_inflight = 4;
 	o.stop = dj_signals_install();
 	dj_launch_prepare();

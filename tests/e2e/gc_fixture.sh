@@ -5,7 +5,8 @@
 # exactly those files (folders with .manifest.json included, the subfolded store deep too),
 # prunes the emptied folders, leaves every other file byte-identical and never touches the
 # <filepath@> files under raw/; objects within the grace period are kept; a listing error
-# (an unreadable folder) blocks deletion with exit 1. The same on the S3 server (s3rver),
+# (an unreadable folder) blocks deletion with exit 1. djrun verify (--deep) finds every referenced
+# object after a collect, then exactly a damaged and a deleted one. The same on the S3 server (s3rver),
 # with a listing error from a refused signature.
 set -uo pipefail
 : "${MPIEXEC:?}"
@@ -14,10 +15,11 @@ printf 'leak:libmpi.so\nleak:libopen-pal.so\nleak:libopen-rte.so\nleak:libhwloc.
 export OMPI_MCA_mca_base_component_disable_dlclose=1
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$tmp/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0"
-gc() { # RANKS ARGS...
+gc_or_verify() { # RANKS COMMAND ARGS...
 	local n=$1; shift
-	if [ "$n" -le 1 ]; then "$DJRUN" gc "$@"; else timeout 300 "$MPIEXEC" --oversubscribe -n "$n" "$DJRUN" gc "$@"; fi
+	if [ "$n" -le 1 ]; then "$DJRUN" "$@"; else timeout 300 "$MPIEXEC" --oversubscribe -n "$n" "$DJRUN" "$@"; fi
 }
+gc() { local n=$1; shift; gc_or_verify "$n" gc "$@"; }
 
 # Extract the stores under $tmp/NAME (schema folders renamed like the restored dump).
 stores() { # NAME main.tar.gz deep.tar.gz
@@ -96,6 +98,17 @@ fixture_checks() { # NAME DUMP-RESTORE-DONE EXPECTED MAIN DEEP
 		gc "$n" "$lab" "$ephys" --config "$cfg" --store deep --collect --grace 0s --hold 0s --json >deepc.json 2>err
 		inventory "$root/deep" >after-deep.txt
 		check "$name -n $n: deep: collect deleted exactly its orphan" 'after_collect before-deep.txt after-deep.txt deepc.json'
+		gc_or_verify "$n" verify "$ephys" --config "$cfg" --deep >v.txt 2>err; rc=$?
+		check "$name -n $n: verify --deep after collect: every referenced object present and intact" \
+			'[ $rc -eq 0 ] && [ ! -s v.txt ] && grep -q "26 references checked, 0 missing, 0 corrupt" err'
+		# damage two referenced objects: one rewritten in place, one deleted
+		printf x | dd of="$root/main/_hash/$ephys/4qtirt2bne6hxofeiylnuenhbe" bs=1 seek=10 conv=notrunc 2>/dev/null
+		rm "$root/deep/_hash/$ephys/wu/lv/wulvwf7gnpjsedoobczyvvniui"
+		gc_or_verify "$n" verify "$ephys" --config "$cfg" --deep >v.txt 2>err; rc=$?
+		check "$name -n $n: verify --deep reports exactly the damaged and the missing object" \
+			'[ $rc -eq 1 ] && [ "$(wc -l <v.txt)" -eq 2 ] && grep -q "^corrupt.main._hash/$ephys/4qtirt2bne6hxofeiylnuenhbe.__spikes__unit.report.content hash" v.txt && grep -q "^missing.deep._hash/$ephys/wu/lv/wulvwf7gnpjsedoobczyvvniui._recording.lfp" v.txt'
+		gc_or_verify "$n" verify "$ephys" --config "$cfg" --store main >v.txt 2>err; rc=$?
+		check "$name -n $n: verify --store main without --deep: same size, so nothing to see" '[ $rc -eq 0 ] && [ ! -s v.txt ]'
 	done
 
 	# a listing error: a folder the (unprivileged) collector cannot read
@@ -109,6 +122,16 @@ fixture_checks() { # NAME DUMP-RESTORE-DONE EXPECTED MAIN DEEP
 		'[ $rc -eq 1 ] && grep -q "refusing to delete" err && grep -q "__summary" err'
 	check "$name: a listing error deletes nothing" \
 		'diff -q before.txt <(inventory "$root/main") >/dev/null && python3 -c "import json,sys; g=json.load(open(\"blocked.json\")); sys.exit(not (g[\"deleted\"]==0 and len(g[\"scan_errors\"])>=1))"'
+	# trash left by an interrupted run: referenced objects come back, the orphan's trash goes
+	stores "$name" "$mt" "$dt"
+	local h=$root/main/_hash/$ephys s=$root/main/_schema/$ephys/__summary/subject=mouse01/session_idx=1/method=threshold
+	mv "$h/4qtirt2bne6hxofeiylnuenhbe" "$h/4qtirt2bne6hxofeiylnuenhbe.djrun-gc-trash"
+	mv "$h/33vsk5avsseusbgmickjrsukga" "$h/33vsk5avsseusbgmickjrsukga.djrun-gc-trash"
+	mv "$s/rates_hhVrNGlV.csv" "$s/rates_hhVrNGlV.csv.djrun-gc-trash"
+	"$DJRUN" gc "$lab" "$ephys" --config "$root/datajoint.json" --collect --grace 0s --hold 0s --json >left.json 2>err; rc=$?
+	"$DJRUN" verify "$ephys" --config "$root/datajoint.json" --deep >v.txt 2>&1; rc2=$?
+	check "$name: trash of an earlier run: referenced objects restored, the orphan's purged" \
+		'[ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ ! -e "$h/33vsk5avsseusbgmickjrsukga.djrun-gc-trash" ] && ! find "$root/main" -name "*.djrun-gc-trash" | grep -q . && python3 -c "import json,sys; g=json.load(open(\"left.json\")); sys.exit(not (g[\"restored\"]==2 and g[\"trash_from_earlier_runs\"]==3))"'
 }
 
 "$DJRUN" gc 2>err >/dev/null; rc=$?
