@@ -14,11 +14,14 @@
  * sections, and a reference-scan error blocks deletion like a listing error.
  *
  * Passes (the tool calls dj_run once per pass, collectively, with the same ctx):
- *   LIST    rank 0 scans references (start), plans listing shards (32 first-characters of the
- *           hash per schema; schema section by table folder and first key folder); workers
- *           list their shard and return compact records (path, size, mtime); rank 0 decides
- *           each record as it commits. The whole listing is never held: rank 0 keeps a set
- *           of 64-bit digests of referenced paths (a collision can only keep an orphan, never
+ *   LIST    rank 0 scans references (start) and plans listing shards. Object stores: the 32
+ *           first characters of the hash, and one prefix per schema section. File stores:
+ *           rank 0 reads the hash folder once with readdir (no stat), counts referenced names
+ *           on the spot and sends the other names to workers in batches to be stat'ed;
+ *           sub-folders (subfolding) and the schema section's first-key folders are recursive
+ *           shards. Workers return compact records (path, size, mtime); rank 0 decides each
+ *           record as it commits. The whole listing is never held: rank 0 keeps a set of
+ *           64-bit digests of referenced paths (a collision can only keep an orphan, never
  *           delete a live object) and the list of orphans.
  *   DELETE  (--collect, no scan error) rank 0 first re-scans every reference (dj_gc_recheck):
  *           candidates referenced meanwhile are kept. Workers then move candidates aside in
