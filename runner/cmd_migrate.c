@@ -375,16 +375,15 @@ static int run_execute(const args *a, dj_migrate *m, conn *c)
 	out.ranks = t.size;
 	out.failed = t.failed;
 	bool rank0 = t.rank == 0;
+	int early = 0; /* rank 0 could not start: usage or connection */
 	if (rank0 && out.rc_fill < 0) {
-		m->stopped = true;
-		if (!m->db || out.rc_fill == DJ_EUSAGE) {
-			fprintf(stderr, "djrun: %s\n", out.err.msg);
-			dj_run_finalize();
-			return out.rc_fill == DJ_EUSAGE || !c->attempted ? DJ_EXIT_USAGE
-			                                                 : DJ_EXIT_UNREACHABLE;
-		}
+		m->stopped = true; /* the verify run below plans nothing */
+		if (!m->db || out.rc_fill == DJ_EUSAGE)
+			early = out.rc_fill == DJ_EUSAGE || !c->attempted ? DJ_EXIT_USAGE
+			                                                  : DJ_EXIT_UNREACHABLE;
 	}
 	int wexit = dj_job_exit_code(&t, out.rc_fill);
+	/* every rank takes part in the same runs (workers cannot know how rank 0 fared) */
 	if (!a->until || strcmp(a->until, "fill")) {
 		dj_err verr = DJ_ERR_INIT;
 		out.rc_verify = dj_run(&dj_migrate_verify_job, m, &o, &t, &verr);
@@ -400,6 +399,12 @@ static int run_execute(const args *a, dj_migrate *m, conn *c)
 		out.swapped = out.rc_swap == 0;
 	}
 	out.wall_s = now_s() - t0;
+	if (early) {
+		fprintf(stderr, "djrun: %s\n", out.err.msg);
+		fflush(stderr);
+		dj_run_finalize();
+		return early;
+	}
 	int code = rank0 ? report(a, m, &out) : wexit;
 	if (!rank0 && out.err.code && out.err.code != DJ_ESTOP)
 		fprintf(stderr, "djrun: migrate: rank %d: %s\n", t.rank, out.err.msg);

@@ -136,6 +136,8 @@ check "unknown store: exit 2" "[ $rc -eq 2 ] && grep -q \"store 'nope' is not co
 check "unknown attribute: exit 1 naming it" "[ $rc -eq 1 ] && grep -q \"no attribute 'nope'\" err"
 "$DJRUN" migrate to-store "$S.Recording.doc" --codec '<blob@f>' --config "$cfg" >/dev/null 2>err; rc=$?
 check "attach column to <blob@>: refused" "[ $rc -eq 2 ] && grep -q 'only an in-table <blob>' err"
+mpi -n 3 "$DJRUN" migrate to-store "$S.Recording.doc" --codec '<blob@f>' --execute --config "$cfg" >/dev/null 2>err; rc=$?
+check "refused at start under mpirun -n 3: every rank ends (no hang)" "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'only an in-table <blob>' err"
 
 # --- killed at random points, resumed under mpirun -n 4 ----------------------------------------
 # each run is killed (SIGKILL to mpirun and every rank) once the number of objects in the store
