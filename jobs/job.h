@@ -122,6 +122,11 @@ typedef struct dj_job {
 	/* Optional. Every rank, after the loop; `t` is the run's tally on rank 0, NULL elsewhere.
 	 */
 	void (*finish)(void *ctx, const dj_tally *t);
+
+	/* Under MPI, rank 0 also works items, in a thread of its own beside plan and commit
+	 * (then `start` on rank 0 sees info->worker). Only for jobs whose work shares nothing
+	 * with plan, commit and release but read-only options. */
+	bool work_beside_coordinator;
 } dj_job;
 
 /*

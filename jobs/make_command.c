@@ -208,8 +208,9 @@ int dj_make_run(char *const *argv, const char *scratch_root, const char *key_jso
 		rc = dj_err_set(err, DJ_ERROR, "MakeError: %s exited with status %d%s%s", argv[0],
 		                WEXITSTATUS(status), *line ? ": " : "", line);
 	else
-		rc = dj_err_set(err, DJ_ERROR, "MakeError: %s killed by signal %d%s%s", argv[0],
-		                WTERMSIG(status), *line ? ": " : "", line);
+		rc = dj_err_set(err, dj_make__signal_code(WTERMSIG(status)),
+		                "MakeError: %s killed by signal %d%s%s", argv[0], WTERMSIG(status),
+		                *line ? ": " : "", line);
 done:
 	if (fd_out >= 0)
 		close(fd_out);

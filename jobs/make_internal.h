@@ -28,6 +28,10 @@ void dj_make__scratch_remove(const char *dir);
 void dj_make__tail_add(dj_buf *tail, const void *p, size_t n);
 /* The last non-empty line of `t` (for a one-line message), at most cap - 1 bytes. */
 void dj_make__last_line(const dj_buf *t, char *out, size_t cap);
+/* The code of a make killed by signal `sig`: DJ_ESTOP for SIGTERM and SIGINT (the job is being
+ * shut down around it — Slurm and mpirun signal every process — so the key is released, not
+ * failed), DJ_ERROR for any other signal (a crash, the OOM killer's SIGKILL). */
+int dj_make__signal_code(int sig);
 
 /* Set err to a make's own failure message: kept as is when it reads "<Kind>: <message>"
  * (Kind an identifier, as Python's exception names), else prefixed with "MakeError: ". */

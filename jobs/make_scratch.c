@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,4 +116,9 @@ void dj_make__last_line(const dj_buf *t, char *out, size_t cap)
 	if (n) /* t may be an all-zero dj_buf: ptr NULL */
 		memcpy(out, s + beg, n);
 	out[n] = 0;
+}
+
+int dj_make__signal_code(int sig)
+{
+	return sig == SIGTERM || sig == SIGINT ? DJ_ESTOP : DJ_ERROR;
 }

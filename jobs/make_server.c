@@ -171,7 +171,8 @@ static int server_died(server *s, dj_buf *tail, dj_err *err)
 	dj_make__tail_add(tail, s->errtxt.ptr, s->errtxt.len);
 	dj_make__last_line(&s->errtxt, line, sizeof(line));
 	if (WIFSIGNALED(s->status))
-		return dj_err_set(err, DJ_ERROR, "MakeError: make server killed by signal %d%s%s",
+		return dj_err_set(err, dj_make__signal_code(WTERMSIG(s->status)),
+		                  "MakeError: make server killed by signal %d%s%s",
 		                  WTERMSIG(s->status), *line ? ": " : "", line);
 	return dj_err_set(err, DJ_ERROR, "MakeError: make server exited with status %d%s%s",
 	                  WEXITSTATUS(s->status), *line ? ": " : "", line);

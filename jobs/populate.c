@@ -359,4 +359,5 @@ const dj_job dj_populate_job = {
     .commit = pop_commit,
     .release = pop_release,
     .finish = pop_finish,
+    .work_beside_coordinator = true, /* work touches only the maker and the item */
 };

@@ -627,6 +627,28 @@ static int settle_jobs(dj_populate *p, keyrow *rows, size_t n, dj_err *err)
 	return rc;
 }
 
+/*
+ * Makes interrupted by SIGTERM/SIGINT (the launcher shutting the job down around them,
+ * DJ_ESTOP) are not the key's fault: their jobs go back to pending, outcome released.
+ */
+static int release_interrupted(dj_populate *p, dj_job_result *res, size_t n, const size_t *idx,
+                               dj_err *err)
+{
+	dj_keys back;
+	dj_keys_init(&back);
+	int rc = dj_keys_set_cols(&back, (const char *const *)p->keys.cols, p->keys.types,
+	                          p->keys.ncols, err);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (res[i].outcome == DJ_JOB_FAILED && res[i].err.code == DJ_ESTOP) {
+			res[i].outcome = DJ_JOB_RELEASED;
+			rc = dj_keys_add_from(&back, &p->keys, idx[i], err);
+		}
+	if (rc == 0 && back.n)
+		rc = dj_jobs_release_many(p->db, &p->jt, &back, &p->w, NULL, err);
+	dj_keys_dispose(&back);
+	return rc;
+}
+
 int dj_populate_commit(dj_populate *p, dj_job_result *res, size_t n, dj_err *err)
 {
 	keyrow *rows = calloc(n ? n : 1, sizeof(*rows));
@@ -662,6 +684,9 @@ int dj_populate_commit(dj_populate *p, dj_job_result *res, size_t n, dj_err *err
 			fail_key(k, &e);
 		}
 	}
+	for (size_t i = 0; rc == 0 && !p->reserve && i < n; i++)
+		if (res[i].outcome == DJ_JOB_FAILED && res[i].err.code == DJ_ESTOP)
+			res[i].outcome = DJ_JOB_RELEASED;
 	for (int attempt = 0; rc == 0 && attempt < 2; attempt++) {
 		bool per_key = attempt == 1;
 		for (size_t i = 0; i < nrows; i++)
@@ -675,6 +700,8 @@ int dj_populate_commit(dj_populate *p, dj_job_result *res, size_t n, dj_err *err
 				rows[i].r->outcome = DJ_JOB_SKIPPED;
 		if (rc == 0 && p->reserve)
 			rc = settle_jobs(p, rows, nrows, err);
+		if (rc == 0 && p->reserve)
+			rc = release_interrupted(p, res, n, idx, err);
 		for (size_t i = 0; rc == 0 && p->reserve && i < n; i++) {
 			if (res[i].outcome != DJ_JOB_FAILED)
 				continue;

@@ -15,11 +15,13 @@
 #include <time.h>
 
 #include "mpi/engine.h"
+#include "mpi/local.h"
 #include "mpi/net.h"
 #include "mpi/wire.h"
 
 #define FRAME_SOFT_MAX ((size_t)4 << 20) /* items per ITEMS frame: stop adding past 4 MiB */
 #define LOST_TWICE 2                     /* an item on two lost workers fails, not retried */
+#define LOCAL_INFLIGHT 2 /* rank 0's own worker: the item it runs and one queued */
 
 typedef struct peer {
 	dj_run__fifo inflight; /* sent, no result yet; oldest first */
@@ -34,7 +36,8 @@ typedef struct peer {
 typedef struct coord {
 	dj_run__engine e;
 	const dj_wire_link *l;
-	peer *p; /* by rank; p[0] unused */
+	peer *p; /* by rank; p[0]: rank 0's own worker thread, when there is one */
+	dj_run__local *lw;
 	int live;
 	dj_wire_outbox out;
 	dj_buf in, frame, data;
@@ -88,7 +91,7 @@ static bool work_left(const coord *c)
 {
 	if (!c->e.plan_done || c->e.pending.len)
 		return true;
-	for (int r = 1; r < c->l->size; r++)
+	for (int r = c->lw ? 0 : 1; r < c->l->size; r++)
 		if (!c->p[r].gone && c->p[r].inflight.len)
 			return true;
 	return false;
@@ -103,7 +106,7 @@ static void leave(coord *c, int rank, bool lost)
 	if (lost)
 		c->e.t->workers_lost++;
 	take_back(c, rank, lost);
-	if (c->live == 0 && !c->e.stop && work_left(c)) {
+	if (c->live == 0 && !c->lw && !c->e.stop && work_left(c)) {
 		dj_err_set(c->e.err, DJ_ERROR, "no worker rank left (%s)",
 		           c->worker_err[0] ? c->worker_err : "all presumed lost");
 		dj_run__fail(&c->e, DJ_ERROR);
@@ -197,6 +200,65 @@ static int receive(coord *c, double now, bool *busy)
 	return 0;
 }
 
+/* Results of rank 0's own worker. */
+static int collect_local(coord *c, bool *busy)
+{
+	uint64_t id;
+	dj_err werr;
+	double secs;
+	peer *p = &c->p[0];
+	while (c->lw && dj_run__local_take(c->lw, &id, &werr, &c->data, &secs) == 1) {
+		size_t i = 0;
+		*busy = true;
+		while (i < p->inflight.len && dj_run__fifo_at(&p->inflight, i)->id != id)
+			i++;
+		if (i == p->inflight.len)
+			continue; /* dropped by a stop meanwhile: released already */
+		dj_run__entry *en = dj_run__fifo_remove(&p->inflight, i);
+		int rc = dj_run__finished(&c->e, en, &werr, &c->data, secs, 0);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Rank 0's own worker takes items only when no worker rank is waiting for some. */
+static int dispatch_local(coord *c)
+{
+	peer *p = &c->p[0];
+	dj_run__entry *en;
+	while (p->inflight.len < LOCAL_INFLIGHT && (en = dj_run__next(&c->e))) {
+		if (dj_run__fifo_push(&p->inflight, en) < 0) {
+			dj_run__entry_free(en);
+			return dj_run__fail(&c->e,
+			                    dj_err_set(c->e.err, DJ_ENOMEM, "out of memory"));
+		}
+		int rc = dj_run__local_push(c->lw, en->id, dj_buf_bytes(&en->item), c->e.err);
+		if (rc < 0)
+			return dj_run__fail(&c->e, rc);
+	}
+	return 0;
+}
+
+/* A stop: the queued items of rank 0's own worker go back to pending (then released). */
+static void drop_local(coord *c)
+{
+	uint64_t ids[LOCAL_INFLIGHT + 8];
+	size_t n;
+	peer *p = &c->p[0];
+	if (!c->lw)
+		return;
+	dj_run__local_drop(c->lw, ids, sizeof(ids) / sizeof(ids[0]), &n);
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < p->inflight.len; i++)
+			if (dj_run__fifo_at(&p->inflight, i)->id == ids[k]) {
+				dj_run__entry *en = dj_run__fifo_remove(&p->inflight, i);
+				if (dj_run__fifo_push_front(&c->e.pending, en) < 0)
+					dj_run__entry_free(en);
+				break;
+			}
+}
+
 static int send_items(coord *c, int rank, size_t room)
 {
 	peer *p = &c->p[rank];
@@ -226,6 +288,8 @@ static int dispatch(coord *c, bool *busy)
 		*busy = true;
 		rc = send_items(c, r, cap - p->inflight.len);
 	}
+	if (rc == 0 && c->lw && !c->e.stop)
+		rc = dispatch_local(c);
 	return rc;
 }
 
@@ -275,11 +339,12 @@ static void loop(coord *c)
 {
 	dj_run__engine *e = &c->e;
 	unsigned idle = 0;
-	while (c->live > 0) {
+	while (c->live > 0 || (c->lw && c->p[0].inflight.len)) {
 		double now = dj_run__now();
 		bool busy = false;
 		if (receive(c, now, &busy) < 0)
 			break;
+		collect_local(c, &busy);
 		dj_run__tick(e, now);
 		if (!e->stop)
 			dispatch(c, &busy);
@@ -287,6 +352,7 @@ static void loop(coord *c)
 			if (e->stop == DJ_RUN__STOP_SIGNAL && !c->deadline)
 				c->deadline = now + e->o.drain_timeout_s;
 			send_stops(c, DJ_WIRE_STOP_DROP);
+			drop_local(c);
 			/* The launcher may kill us any moment now (mpirun: 1 s after its SIGTERM):
 			 * settle every item as soon as its fate is known, nothing waits. */
 			dj_run__commit_due(e, now, true);
@@ -343,8 +409,9 @@ static int coord_init(coord *c, const dj_job *job, void *ctx, const dj_run_opts 
 
 static void coord_dispose(coord *c)
 {
+	dj_run__local_free(c->lw);
 	if (c->p)
-		for (int r = 1; r < c->l->size; r++)
+		for (int r = 0; r < c->l->size; r++)
 			dj_run__fifo_dispose(&c->p[r].inflight);
 	free(c->p);
 	dj_buf_dispose(&c->in);
@@ -363,12 +430,28 @@ int dj_run__coordinate(const dj_job *job, void *ctx, const dj_run_opts *o, const
 		coord_dispose(&c);
 		return rc; /* the workers are told nothing: MPI itself failed to set up */
 	}
-	dj_run_info info = {.rank = 0, .size = l->size, .coordinator = true, .worker = false};
+	bool local = job->work_beside_coordinator && o->rank0_works;
+	dj_run_info info = {.rank = 0, .size = l->size, .coordinator = true, .worker = local};
 	if (job->start && (rc = job->start(ctx, &info, err)) < 0) {
 		dj_err_context(err, "%s: start on rank 0", job->name ? job->name : "job");
 		dj_run__fail(&c.e, rc);
+	} else if (local && (rc = dj_run__local_start(&c.lw, job, ctx, err)) < 0) {
+		dj_run__fail(&c.e, rc);
 	}
 	loop(&c);
+	/* Rank 0's own item, if it still runs (the loop ended on a deadline or an error), is
+	 * waited for: its work shares the job's context, which the caller frees next. */
+	if (c.lw) {
+		bool busy = false;
+		drop_local(&c);
+		dj_run__local_stop(c.lw);
+		collect_local(&c, &busy);
+		while (c.p[0].inflight.len) { /* lost in a drop race: give it back */
+			dj_run__entry *en = dj_run__fifo_pop(&c.p[0].inflight);
+			if (dj_run__fifo_push_front(&c.e.pending, en) < 0)
+				dj_run__entry_free(en);
+		}
+	}
 	if (abandon_stragglers(&c))
 		*can_finalize = false;
 	for (int r = 1; r < l->size; r++)

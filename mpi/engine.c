@@ -146,6 +146,7 @@ void dj_run_opts_init(dj_run_opts *o)
 	o->drain_timeout_s = 20;
 	o->heartbeat_s = 0.5;
 	o->worker_timeout_s = 30;
+	o->rank0_works = true;
 }
 
 void dj_run__resolve_opts(dj_run_opts *o)

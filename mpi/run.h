@@ -49,6 +49,7 @@ typedef struct dj_run_opts {
 	double drain_timeout_s;  /* after a stop signal, wait this long for running items (20) */
 	double heartbeat_s;      /* worker <-> rank 0 heartbeat period (0.5) */
 	double worker_timeout_s; /* silence after which a rank is presumed dead (30; 0 = never) */
+	bool rank0_works;        /* rank 0 also works items when the job allows it (true) */
 	int launched_size;       /* ranks the launcher started, from the environment (runner/
 	                          * or slurm/ reads it): > 1 runs over MPI, 0/1 in-process,
 	                          * -1 (launched, size unknown) initialises MPI to find out */

@@ -218,12 +218,13 @@ for n in 2 4; do
 	rc=$?
 	check "-n $n: exit 0 (got $rc)" "[ $rc -eq 0 ] || { tail -5 m$n.err >&2; false; }"
 	check "-n $n: every row exactly once with the right values" "verify"
-	check "-n $n: worked by worker ranks only, $N done" 'python3 - m$n.json $N <<PY
+	check "-n $n: $N done, each once, by ranks of the run (rank 0's thread included)" 'python3 - m$n.json $N $n <<PY
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 items, summ = lines[:-1], lines[-1]
 assert summ["done"] == int(sys.argv[2]) and summ["failed"] == 0, summ
-assert all(x["rank"] != 0 and x["outcome"] == "done" for x in items), items
+assert len(items) == int(sys.argv[2]) and len({json.dumps(x["key"]) for x in items}) == len(items)
+assert all(0 <= x["rank"] < int(sys.argv[3]) and x["outcome"] == "done" for x in items), items
 PY'
 	jobs_json >jobs$n.jsonl
 	check "-n $n: no jobs left (complete deletes them)" "[ ! -s jobs$n.jsonl ]"
@@ -258,6 +259,30 @@ check "SIGTERM: rows ($rows) + pending jobs ($pend) = $N, none reserved ($other)
 	"[ $rows -ge 1 ] && [ $rows -lt $N ] && [ \$(($rows + $pend)) -eq $N ] && [ $other -eq 0 ]"
 "$DJRUN" populate "$S.Square" --make "$tmp/make.py" --reserve-jobs >s2.json 2>s2.err
 check "SIGTERM: a rerun finishes the rest" "[ $? -eq 0 ] && verify"
+
+# --- the same under mpirun -n 2: rank 0's own worker thread drains too -------------------------
+db 'DELETE FROM "__square"' && db 'DELETE FROM "~~square"'
+POP_SLEEP=0.3 "$MPIEXEC" --oversubscribe -n 2 "$DJRUN" populate "$S.Square" \
+	--make "$tmp/make.py" --batch 1 --json >s3.json 2>s3.err &
+pid=$!
+for _ in $(seq 1 100); do
+	[ -n "$(db 'SELECT item_id FROM "__square" LIMIT 1')" ] && break
+	sleep 0.1
+done
+kill -TERM $pid
+wait $pid
+rc=$?
+rows=$(db 'SELECT COUNT(*) FROM "__square"')
+pend=$(db "SELECT COUNT(*) FROM \"~~square\" WHERE status = 'pending'")
+other=$(db "SELECT COUNT(*) FROM \"~~square\" WHERE status <> 'pending'")
+# mpirun kills every rank 1 s after forwarding its SIGTERM, so its own exit code is not ours:
+# rank 0's summary tells (as tests/e2e/run_signal.sh does)
+check "SIGTERM -n 2: rank 0 drained, its summary says exit 75 (mpirun: $rc)" \
+	"tail -1 s3.json | grep -q '\"exit\":75' || { tail -5 s3.err s3.json >&2; false; }"
+check "SIGTERM -n 2: rows ($rows) + pending jobs ($pend) = $N, none reserved ($other)" \
+	"[ $rows -ge 1 ] && [ $rows -lt $N ] && [ \$(($rows + $pend)) -eq $N ] && [ $other -eq 0 ]"
+mpi -n 2 "$DJRUN" populate "$S.Square" --make "$tmp/make.py" >s4.json 2>s4.err
+check "SIGTERM -n 2: a rerun finishes the rest" "[ $? -eq 0 ] && verify"
 
 echo "populate ($backend) checks: $passes passed, $fails failed"
 [ $fails -eq 0 ]

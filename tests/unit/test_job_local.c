@@ -132,7 +132,13 @@ static void t_finish(void *ctx, const dj_tally *tally)
 	t->finished_with_tally = tally != NULL;
 }
 
-static const dj_job toy_job = {"toy", t_start, t_plan, t_work, t_commit, t_release, t_finish};
+static const dj_job toy_job = {.name = "toy",
+                               .start = t_start,
+                               .plan = t_plan,
+                               .work = t_work,
+                               .commit = t_commit,
+                               .release = t_release,
+                               .finish = t_finish};
 
 static toy *new_toy(unsigned n)
 {
