@@ -76,12 +76,12 @@ for n in 1 2 4; do
 	run "$schema" --config "$work/dj.json" --grace 0s --hold 0s --collect --json >"$work/col.json" 2>"$work/err" || cat "$work/err"
 	dry_s=$(field "$work/dry.json" seconds); stored=$(field "$work/dry.json" hash_paths_stored)
 	del=$(field "$work/col.json" deleted)
-	del_s=$(python3 -c "import json; g=json.load(open('$work/col.json')); print(g['delete_s'] + g['settle_s'])")
+	del_s=$(python3 -c "import json; g=json.load(open('$work/col.json')); print(g['delete_s'] + g['postcheck_s'] + g['purge_s'])")
 	[ "$stored" = "$cnt" ] && [ "$del" = "$half" ] || echo "  (check: stored $stored, listed by find $cnt, deleted $del, expected $half)"
 	fr=$(rate "$cnt" "$tf"); dr=$(rate "$stored" "$dry_s"); rr=$(rate "$half" "$trm"); gr=$(rate "$del" "$del_s")
 	printf '%-6s %-14s %-16s %-12s %-16s %-14s %-10s\n' "$n" "$fr" "$dr" \
 		"$(python3 -c "print('%.2f' % ($dr / $fr))")" "$rr" "$gr" "$(python3 -c "print('%.2f' % ($gr / $rr))")"
-	echo "       collect total $(field "$work/col.json" seconds) s: scan $(field "$work/col.json" scan_s), list $(field "$work/col.json" list_s), re-check $(field "$work/col.json" recheck_s), tombstones $(field "$work/col.json" delete_s), post-check+purge $(field "$work/col.json" settle_s)"
+	echo "       collect total $(field "$work/col.json" seconds) s: scan $(field "$work/col.json" scan_s), list $(field "$work/col.json" list_s), re-check $(field "$work/col.json" recheck_s), tombstones $(field "$work/col.json" delete_s), post-check $(field "$work/col.json" postcheck_s), purge $(field "$work/col.json" purge_s)"
 done
 
 if [ -n "${DJ_TEST_S3_ENDPOINT:-}" ]; then
@@ -158,7 +158,7 @@ print(len(ks), time.time() - t)
 PY
 		read -r bc bt <"$work/b.txt"
 		del=$(field "$work/col.json" deleted)
-		del_s=$(python3 -c "import json; g=json.load(open('$work/col.json')); print(g['delete_s'] + g['settle_s'])")
+		del_s=$(python3 -c "import json; g=json.load(open('$work/col.json')); print(g['delete_s'] + g['postcheck_s'] + g['purge_s'])")
 		printf '%-6s %-14s %-16s %-18s %-14s\n' "$n" "$(rate "$lc" "$lt")" \
 			"$(rate "$(field "$work/dry.json" hash_paths_stored)" "$(field "$work/dry.json" seconds)")" \
 			"$(rate "$bc" "$bt")" "$(rate "$del" "$del_s")"

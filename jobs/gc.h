@@ -125,7 +125,7 @@ typedef struct dj_gc_stats {
 	uint64_t leftovers;                /* trash of an earlier run found by the listing */
 	uint64_t other_referenced;         /* conservative references (other JSON columns) */
 	uint64_t listed;                   /* every record the listing returned */
-	double scan_s, list_s, recheck_s, delete_s, settle_s;
+	double scan_s, list_s, recheck_s, delete_s, settle_s, purge_s; /* settle_s: post-check */
 } dj_gc_stats;
 
 /* What became of an orphan (or a leftover tombstone) held by rank 0. */

@@ -191,7 +191,8 @@ static json_t *stats_json(const dj_gc *g, const args *a, double wall, int ranks)
 	json_object_set_new(j, "list_s", json_real(s->list_s));
 	json_object_set_new(j, "recheck_s", json_real(s->recheck_s));
 	json_object_set_new(j, "delete_s", json_real(s->delete_s));
-	json_object_set_new(j, "settle_s", json_real(s->settle_s));
+	json_object_set_new(j, "postcheck_s", json_real(s->settle_s));
+	json_object_set_new(j, "purge_s", json_real(s->purge_s));
 	json_object_set_new(j, "seconds", json_real(wall));
 	json_object_set_new(j, "objects_per_s", json_real(wall > 0 ? (double)objects / wall : 0));
 	return j;
@@ -330,7 +331,9 @@ int dj_cmd_gc(int argc, char **argv)
 	g.pass = DJ_GC_SETTLE;
 	dj_run_opts o3 = o;
 	o3.stop = NULL; /* tombstones are settled even after a stop signal */
+	double t3 = mono();
 	int rc3 = dj_run(&dj_gc_job, &g, &o3, &t, &err);
+	g.stats.purge_s = mono() - t3;
 	if (rank0 && rc3 < 0)
 		fprintf(stderr, "djrun: gc: settle pass: %s (trash stays for the next run)\n",
 		        err.msg);
