@@ -6,7 +6,8 @@
 #  - 2 tasks through srun --mpi=pmix, and 2 ranks through mpirun: job exit 0, every row once with
 #    the right values, no jobs left, a log named after the job id with populate's summary
 #  - --array 3: three independent single-process tasks share the keys through the jobs table:
-#    every key made exactly once over all tasks, all three tasks ran and exited 0
+#    every key made exactly once over all tasks, by more than one task, all three exited 0;
+#    meanwhile `djrun status` names each reservation holder by its array task id
 #  - scancel --batch --signal=USR1 mid-run: the batch script relays it, djrun drains and the job
 #    ends with exit 75; no key reserved afterwards, rows + pending = all keys, no row for an
 #    unfinished key; while it ran, `djrun status --json` named the Slurm job holding the
@@ -44,7 +45,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$tmp/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0"
 cd "$tmp" || exit 1
 
-N=12
+N=24
 values=$(for i in $(seq 1 $N); do printf '(%d,%d.5)' $i $i; done | sed 's/)(/),(/g')
 my -e "CREATE DATABASE $S" && my "$S" <<SQL
 CREATE TABLE \`item\` (
@@ -113,6 +114,14 @@ wait_job() {
 # job_field ID FIELD: FIELD=value of every task of the job (scontrol keeps finished jobs 300 s)
 job_field() { scontrol -o show job "$1" | grep -o "\b$2=[^ ]*" | cut -d= -f2-; }
 show_log() { cat "$tmp"/logs/*"$1"*.log >&2 2>/dev/null; }
+# wait_rows N: until the table has at least N rows (the job is under way), at most 60 s
+wait_rows() {
+	for _ in $(seq 1 300); do
+		[ "$(count __square)" -ge "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
 
 # --- djrun status before any run, and on tables without jobs --------------------------------------
 "$DJRUN" status "$S" --no-slurm >st0.txt 2>&1
@@ -145,8 +154,20 @@ done
 
 # --- an array of 3 independent tasks on one table ------------------------------------------------
 reset
-if submit --array 3 -- populate "$S.Square" --make "$tmp/make.py"; then
+if POP_SLEEP=0.2 submit --array 3 -- populate "$S.Square" --make "$tmp/make.py"; then
+	wait_rows 1
+	"$DJRUN" status "$S" --json >status_array.json 2>status.err
 	wait_job "$J"
+	check "array: status named each holder by its array task (${J}_0..2), matched by pid" 'python3 - "$J" <<PY
+import json, re, sys
+t = json.load(open("status_array.json"))["tables"][0]
+h = t["reserved_by"]
+assert h and sum(x["keys"] for x in h) == t["jobs"]["reserved"], t
+for x in h:
+    assert re.fullmatch(sys.argv[1] + "_[0-2]", x["slurm_job"] or "") and x["slurm_match"] == "pid", h
+PY'
+	workers=$(cut -d' ' -f2 "$tmp/calls" | sort -u | wc -l)
+	check "array: the keys were made by more than one task ($workers)" "[ $workers -ge 2 ]"
 	states=$(job_field "$J" JobState | sort | uniq -c | tr -s ' ')
 	codes=$(job_field "$J" ExitCode | sort -u)
 	check "array: 3 tasks COMPLETED with 0:0 (got $states / $codes)" \
@@ -171,14 +192,6 @@ drained_ok() {
 	check "$1: rows ($rows) + pending ($pend) = $N, nothing reserved ($other), rows right" \
 		"[ $rows -ge 1 ] && [ $rows -lt $N ] && [ \$(($rows + $pend)) = $N ] && [ $other = 0 ] && rows_ok"
 	check "$1: made exactly the rows that are in" "[ \$(wc -l <$tmp/calls) = $rows ]"
-}
-# wait_rows N: until the table has at least N rows (the job is under way), at most 60 s
-wait_rows() {
-	for _ in $(seq 1 300); do
-		[ "$(count __square)" -ge "$1" ] && return 0
-		sleep 0.2
-	done
-	return 1
 }
 reset
 if POP_SLEEP=0.5 submit --ntasks 2 -- populate "$S.Square" --make "$tmp/make.py" --batch 1; then
