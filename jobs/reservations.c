@@ -56,3 +56,41 @@ int dj_jobs_holders(dj_db *db, const dj_jobtable *jt, dj_job_holder **out, size_
 	*n = len;
 	return 0;
 }
+
+int dj_jobs_unqueued(dj_db *db, const dj_jobtable *jt, const dj_keysource *ks, int64_t *n,
+                     dj_err *err)
+{
+	dj_buf sql = DJ_BUF_INIT, v = DJ_BUF_INIT, cols = DJ_BUF_INIT;
+	bool exists = false, isnull = false;
+	int rc;
+	*n = 0;
+	if ((rc = dj_jobtable_exists(db, jt, &exists, err)) < 0)
+		return rc;
+	if (!exists) {
+		int64_t total;
+		return dj_keysource_progress(db, ks, NULL, n, &total, err);
+	}
+	/* a, b: the jobs table's key, quoted for the backend */
+	for (size_t i = 0; rc == 0 && i < jt->npk; i++)
+		if ((rc = i ? dj_buf_addc(&cols, ',') : 0) == 0)
+			rc = dj_db_quote_ident(jt->backend, &cols, jt->pk[i], err);
+	if (rc == 0)
+		rc = dj_buf_adds(&sql, "SELECT COUNT(*) FROM (");
+	if (rc == 0)
+		rc = dj_keysource_select(&sql, ks, (const char *const *)jt->pk, jt->npk, true, NULL,
+		                         true, err);
+	if (rc == 0)
+		rc = dj_buf_addf(&sql, ") AS remaining_keys WHERE (%s) NOT IN (SELECT %s FROM ",
+		                 cols.ptr, cols.ptr);
+	if (rc == 0 && (rc = dj_db_quote_ident(jt->backend, &sql, jt->schema, err)) == 0 &&
+	    (rc = dj_buf_addc(&sql, '.')) == 0 &&
+	    (rc = dj_db_quote_ident(jt->backend, &sql, jt->name, err)) == 0 &&
+	    (rc = dj_buf_addc(&sql, ')')) == 0)
+		rc = dj_db_query_value(db, sql.ptr, NULL, 0, &v, &isnull, err);
+	if (rc == 0 && !isnull)
+		*n = strtoll(v.ptr, NULL, 10);
+	dj_buf_dispose(&sql);
+	dj_buf_dispose(&v);
+	dj_buf_dispose(&cols);
+	return rc == DJ_ENOMEM ? dj_err_set(err, rc, "%s: out of memory", jt->name) : rc;
+}

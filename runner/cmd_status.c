@@ -26,7 +26,8 @@ static void help(void)
 {
 	printf("usage: djrun status SCHEMA[.Table] [--json] [--no-slurm] [--config FILE]\n\n"
 	       "Progress of every Imported and Computed table of SCHEMA (or of one table):\n"
-	       "  keys        key_source size, and the keys not yet in the table (remaining)\n"
+	       "  keys        key_source size, the keys not yet in the table (remaining), and\n"
+	       "              those of them with no row in the jobs table yet (unqueued)\n"
 	       "  jobs        the ~~ jobs table by status: pending, reserved, error, ignore,\n"
 	       "              success (shared with datajoint-python workers)\n"
 	       "  reserved by the workers holding reservations: host:pid as the jobs table\n"
@@ -70,7 +71,7 @@ static int parse_args(int argc, char **argv, status_args *a, bool *done)
 
 typedef struct table_status {
 	bool exists;
-	int64_t remaining, total;
+	int64_t remaining, total, unqueued;
 	dj_job_counts n;
 	dj_job_holder *holders;
 	size_t nholders;
@@ -86,7 +87,8 @@ static int read_status(dj_db *db, const dj_schema *s, const dj_table *t, table_s
 	    (rc = dj_keysource_init(&ks, s, t, err)) == 0 &&
 	    (rc = dj_jobtable_exists(db, &jt, &st->exists, err)) == 0 &&
 	    (rc = dj_jobs_progress(db, &jt, &st->n, err)) == 0 &&
-	    (rc = dj_keysource_progress(db, &ks, NULL, &st->remaining, &st->total, err)) == 0)
+	    (rc = dj_keysource_progress(db, &ks, NULL, &st->remaining, &st->total, err)) == 0 &&
+	    (rc = dj_jobs_unqueued(db, &jt, &ks, &st->unqueued, err)) == 0)
 		rc = dj_jobs_holders(db, &jt, &st->holders, &st->nholders, err);
 	dj_keysource_dispose(&ks);
 	dj_jobtable_dispose(&jt);
@@ -110,10 +112,11 @@ static json_t *table_json(const dj_table *t, const table_status *st, const dj_sl
 	json_t *holders = json_array();
 	for (size_t i = 0; holders && i < st->nholders; i++)
 		json_array_append_new(holders, holder_json(&st->holders[i], v));
-	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
+	return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
 	                 "table", t->class_name, "sql_name", t->name, "tier", dj_tier_name(t->tier),
 	                 "jobs_table_exists", st->exists, "total", (json_int_t)st->total,
-	                 "remaining", (json_int_t)st->remaining, "jobs", "pending",
+	                 "remaining", (json_int_t)st->remaining, "unqueued",
+	                 (json_int_t)st->unqueued, "jobs", "pending",
 	                 (json_int_t)st->n.pending, "reserved", (json_int_t)st->n.reserved,
 	                 "success", (json_int_t)st->n.success, "error", (json_int_t)st->n.error,
 	                 "ignore", (json_int_t)st->n.ignore, "total", (json_int_t)st->n.total,
@@ -124,8 +127,9 @@ static void table_text(const dj_schema *s, const dj_table *t, const table_status
                        const dj_slurm_view *v)
 {
 	printf("%s.%s  (%s)\n", s->name, t->class_name, dj_tier_name(t->tier));
-	printf("  keys: %lld in key_source, %lld done, %lld remaining\n", (long long)st->total,
-	       (long long)(st->total - st->remaining), (long long)st->remaining);
+	printf("  keys: %lld in key_source, %lld done, %lld remaining (%lld without a job)\n",
+	       (long long)st->total, (long long)(st->total - st->remaining),
+	       (long long)st->remaining, (long long)st->unqueued);
 	if (!st->exists)
 		printf("  jobs: no jobs table yet\n");
 	else

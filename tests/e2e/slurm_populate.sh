@@ -126,7 +126,7 @@ wait_rows() {
 # --- djrun status before any run, and on tables without jobs --------------------------------------
 "$DJRUN" status "$S" --no-slurm >st0.txt 2>&1
 check "status before any run: 12 keys remaining, no jobs table yet" \
-	"grep -q 'keys: $N in key_source, 0 done, $N remaining' st0.txt && grep -q 'no jobs table yet' st0.txt || { cat st0.txt >&2; false; }"
+	"grep -q 'keys: $N in key_source, 0 done, $N remaining ($N without a job)' st0.txt && grep -q 'no jobs table yet' st0.txt || { cat st0.txt >&2; false; }"
 "$DJRUN" status "$S.Item" >/dev/null 2>st1.err
 check "status of a Manual table: exit 1, says why" "[ $? -eq 1 ] && grep -q 'not Imported or Computed' st1.err"
 "$DJRUN" status "$S.Nope" >/dev/null 2>st2.err
@@ -223,7 +223,12 @@ import json
 t = json.load(open("status2.json"))["tables"][0]
 j = t["jobs"]
 assert j["pending"] == t["remaining"] >= 1 and j["reserved"] == 0 and t["reserved_by"] == [], t
+assert t["unqueued"] == 0, t
 PY'
+	db 'DELETE FROM `~~square` ORDER BY item_id LIMIT 2'
+	"$DJRUN" status "$S" --json --no-slurm >status3.json 2>status.err
+	check "status --json: keys whose jobs were deleted count as unqueued" \
+		"python3 -c 'import json; t = json.load(open(\"status3.json\"))[\"tables\"][0]; assert t[\"unqueued\"] == 2, t'"
 	submit --ntasks 2 -- populate "$S.Square" --make "$tmp/make.py"
 	wait_job "$J"
 	check "resubmitted: exit 0, the table complete" \
