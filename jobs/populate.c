@@ -96,6 +96,13 @@ int dj_populate_item_parse(const dj_bytes *item, size_t *idx, const char **json,
 	return 0;
 }
 
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ---- start ---- */
 
 static int pop_start(void *ctx, const dj_run_info *info, dj_err *err)
@@ -104,7 +111,8 @@ static int pop_start(void *ctx, const dj_run_info *info, dj_err *err)
 	int rc;
 	if (info->worker && (rc = dj_maker_open(&p->maker, &p->make, err)) < 0)
 		return rc;
-	p->reserve_chunk = info->size > 4 ? 4 * (size_t)info->size : 16;
+	p->reserve_floor = info->size > 4 ? 4 * (size_t)info->size : 16;
+	p->reserve_chunk = p->reserve_floor;
 	if (!info->coordinator)
 		return 0;
 	if ((rc = p->connect(p->connect_arg, &p->db, err)) < 0)
@@ -205,9 +213,20 @@ static int pop_plan(void *ctx, dj_job_sink *sink, size_t want, dj_err *err)
 	if (want == 0)
 		want = 1;
 	/* Reserve a little at a time: keys reserved here are out of reach of every other worker
-	 * (Python's or another djrun's) until they are done. */
-	if (p->reserve && want > p->reserve_chunk)
-		want = p->reserve_chunk;
+	 * (Python's or another djrun's) until they are done. How much is a little follows the
+	 * pace: asked again within half a second, the chunk doubles (fast keys: fewer round
+	 * trips); after longer, it halves back toward its floor (slow keys: nothing hoarded). */
+	if (p->reserve) {
+		double now = mono_now();
+		if (p->last_plan > 0 && now - p->last_plan < 0.5 && p->reserve_chunk < want)
+			p->reserve_chunk *= 2;
+		else if (p->last_plan > 0 && now - p->last_plan > 2 &&
+		         p->reserve_chunk / 2 >= p->reserve_floor)
+			p->reserve_chunk /= 2;
+		p->last_plan = now;
+		if (want > p->reserve_chunk)
+			want = p->reserve_chunk;
+	}
 	while (p->next < p->keys.n) {
 		size_t end = p->next + want < p->keys.n ? p->next + want : p->keys.n;
 		size_t pushed = 0;

@@ -62,7 +62,8 @@ typedef struct dj_populate {
 	dj_err input_error;      /* the first of those failures */
 	dj_keys keys;    /* planned keys */
 	size_t next;  /* next key of `keys` to plan */
-	size_t reserve_chunk; /* keys reserved per plan call at most */
+	size_t reserve_chunk, reserve_floor; /* keys reserved per plan call at most, its floor */
+	double last_plan;                    /* monotonic time of the last plan call */
 } dj_populate;
 
 /* The job: start, plan, work, commit, release, finish. */
