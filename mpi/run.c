@@ -76,6 +76,48 @@ int dj_run_mpi(const dj_job *job, void *ctx, const dj_run_opts *o, dj_tally *t, 
 	return rc;
 }
 
+static bool shared_mpi; /* dj_run_rank found ranks: dj_run_share broadcasts */
+
+int dj_run_rank(int launched_size, int *rank, int *size, dj_err *err)
+{
+	bool own = false;
+	int provided = 0, rc;
+	*rank = 0;
+	*size = 1;
+	if (launched_size <= 1 && launched_size >= 0)
+		return 0;
+	if ((rc = init_mpi(&own, &provided, err)) < 0)
+		return rc;
+	mpi_state.own = mpi_state.own || own;
+	MPI_Comm_rank(MPI_COMM_WORLD, rank);
+	MPI_Comm_size(MPI_COMM_WORLD, size);
+	shared_mpi = *size > 1;
+	return 0;
+}
+
+int dj_run_share(dj_buf *data, dj_err *err)
+{
+	if (!shared_mpi)
+		return 0;
+	int rank = 0;
+	unsigned long long n = data->len;
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	int rc = MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
+	if (rc != MPI_SUCCESS || n > DJ_RUN_ITEM_MAX)
+		return dj_wire_mpi_err(rc != MPI_SUCCESS ? rc : MPI_ERR_COUNT, err,
+		                       "cannot share rank 0's data", -1);
+	if (rank != 0) {
+		dj_buf_reset(data);
+		if (dj_buf_grow(data, (size_t)n + 1) < 0)
+			return dj_err_set(err, DJ_ENOMEM, "out of memory");
+	}
+	if (n && (rc = MPI_Bcast(data->ptr, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD)) != MPI_SUCCESS)
+		return dj_wire_mpi_err(rc, err, "cannot share rank 0's data", -1);
+	if (rank != 0)
+		dj_buf_setlen(data, (size_t)n);
+	return 0;
+}
+
 void dj_run_finalize(void)
 {
 	/* Finalizing would wait for a worker still inside an item past the drain deadline;

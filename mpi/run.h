@@ -94,6 +94,15 @@ int dj_run_mpi(const dj_job *job, void *ctx, const dj_run_opts *o, dj_tally *t, 
  */
 void dj_run_finalize(void);
 
+/*
+ * For a tool that runs several jobs in a row (populate SCHEMA): this process's rank and the
+ * run's size, initialising MPI when `launched_size` says a launcher started ranks (as dj_run
+ * would); 0 and 1 without. Then dj_run_share gives every rank rank 0's bytes (`data` on rank 0
+ * is sent, elsewhere replaced); a no-op without MPI. Both collective.
+ */
+int dj_run_rank(int launched_size, int *rank, int *size, dj_err *err);
+int dj_run_share(dj_buf *data, dj_err *err);
+
 /* The same callbacks in one process, no MPI at all: plan, work, commit in a loop. */
 int dj_run_local(const dj_job *job, void *ctx, const dj_run_opts *o, dj_tally *t, dj_err *err);
 

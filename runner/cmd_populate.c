@@ -21,6 +21,7 @@
 #include "runner/exit.h"
 #include "slurm/env.h"
 #include "slurm/signals.h"
+#include "slurm/submit.h"
 
 /* As runner/cmd_selftest.c: ranks the launcher started (0 = none, -1 = unknown). */
 static void help(FILE *out)
@@ -29,7 +30,8 @@ static void help(FILE *out)
 	    out,
 	    "usage: djrun populate SCHEMA.Table --make 'CMD ARGS' [options]\n"
 	    "       djrun populate SCHEMA.Table [options] -- CMD ARGS...\n"
-	    "       djrun populate SCHEMA.Table --make-server 'CMD ARGS' | --make-plugin LIB.so\n\n"
+	    "       djrun populate SCHEMA.Table --make-server 'CMD ARGS' | --make-plugin LIB.so\n"
+	    "       djrun populate SCHEMA [options]   (every table djrun.json gives a make)\n\n"
 	    "Compute the pending keys of an Imported or Computed table (key_source minus the\n"
 	    "table), one make command per key. Under mpirun/srun rank 0 plans and inserts, every\n"
 	    "other rank runs makes; alone it does everything in one process.\n\n"
@@ -77,7 +79,15 @@ static void help(FILE *out)
 	    "  --batch N          keys per commit (100)\n"
 	    "  --progress S       a progress line on stderr every S seconds\n"
 	    "  --config FILE      datajoint.json to use\n"
+	    "  --pipeline FILE    the pipeline file (default: djrun.json from here upward)\n"
 	    "  --json             one JSON object per key on stdout, then a summary\n\n"
+	    "The pipeline file. djrun.json's \"populate\" object gives each table its make:\n"
+	    "  {\"populate\": {\"Square\": {\"make\": \"python3 square.py\",\n"
+	    "                           \"fetch\": [\"Item.x\"], \"where\": \"item_id < 100\"},\n"
+	    "                \"Stats\": {\"make_plugin\": \"./libstats.so\"}}}\n"
+	    "(\"make\" may also be an argv array; keys: make, make_server, make_plugin, fetch,\n"
+	    "where). `djrun populate SCHEMA` runs every table of SCHEMA listed there, parents\n"
+	    "first, stopping at a drain; for SCHEMA.Table the command line wins over its entry.\n\n"
 	    "exit codes: 0 all done (or nothing to do), 1 some keys failed, 2 usage,\n"
 	    "            3 database unreachable, 75 drained on a signal (safe to requeue)\n");
 }
@@ -86,6 +96,7 @@ typedef struct args {
 	const char *target, *make, *where, *config_file, *scratch;
 	char **make_argv; /* after -- (borrowed from argv) */
 	const char *make_server, *make_plugin; /* --make-server 'CMD', --make-plugin 'LIB ARGS' */
+	const char *pipeline;                  /* --pipeline FILE (else djrun.json upward) */
 	int reserve;      /* -1 default, 0, 1 */
 	const char *fetch[64]; /* --fetch Table.attr, repeatable */
 	size_t nfetch;
@@ -164,6 +175,8 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 		}
 		else if (!strcmp(o, "--config"))
 			a->config_file = argv[++i];
+		else if (!strcmp(o, "--pipeline"))
+			a->pipeline = argv[++i];
 		else if (!strcmp(o, "--scratch"))
 			a->scratch = argv[++i];
 		else if (!strcmp(o, "--max-calls")) {
@@ -179,11 +192,12 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 		} else
 			return dj_cli_usage_error("populate", "unknown option '%s'", o);
 	}
-	if (!a->target || !strchr(a->target, '.') || a->target[0] == '.')
-		return dj_cli_usage_error("populate", "expected SCHEMA.Table");
-	if (!!a->make + !!a->make_argv + !!a->make_server + !!a->make_plugin != 1)
+	const char *dot = a->target ? strchr(a->target, '.') : NULL;
+	if (!a->target || a->target[0] == '.' || (dot && !dot[1]))
+		return dj_cli_usage_error("populate", "expected SCHEMA.Table or SCHEMA");
+	if (!!a->make + !!a->make_argv + !!a->make_server + !!a->make_plugin > 1)
 		return dj_cli_usage_error("populate",
-		                          "give the make command: one of --make 'CMD', -- CMD, "
+		                          "give one make command: one of --make 'CMD', -- CMD, "
 		                          "--make-server 'CMD' or --make-plugin LIB");
 	return DJ_EXIT_OK;
 }
@@ -229,13 +243,14 @@ static void on_result(void *arg, const dj_job_result *r)
 	json_decref(j);
 }
 
-static void summary(const args *a, const dj_tally *t, int rc, const dj_err *err)
+static void summary(const args *a, const char *target, const dj_tally *t, int rc,
+                    const dj_err *err)
 {
 	double rate = t->wall_s > 0 ? (double)(t->done + t->failed) / t->wall_s : 0;
 	fprintf(stderr,
 	        "populate %s: %d ranks, %" PRIu64 " keys planned, %" PRIu64 " done, %" PRIu64
 	        " failed, %" PRIu64 " skipped, %" PRIu64 " released, %.3f s, %.1f keys/s\n",
-	        a->target, t->size, t->planned, t->done, t->failed, t->skipped, t->released,
+	        target, t->size, t->planned, t->done, t->failed, t->skipped, t->released,
 	        t->wall_s, rate);
 	if (rc < 0 && rc != DJ_ESTOP)
 		fprintf(stderr, "djrun: populate: %s\n", err->msg);
@@ -243,7 +258,7 @@ static void summary(const args *a, const dj_tally *t, int rc, const dj_err *err)
 		return;
 	json_t *j = json_pack(
 	    "{s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:i, s:b}", "format", 1, "job",
-	    "populate", "table", a->target, "ranks", t->size, "planned", (json_int_t)t->planned,
+	    "populate", "table", target, "ranks", t->size, "planned", (json_int_t)t->planned,
 	    "done", (json_int_t)t->done, "failed", (json_int_t)t->failed, "skipped",
 	    (json_int_t)t->skipped, "released", (json_int_t)t->released, "wall_s", t->wall_s,
 	    "keys_per_s", rate, "exit", dj_job_exit_code(t, rc), "complete", t->complete);
@@ -256,71 +271,162 @@ static void summary(const args *a, const dj_tally *t, int rc, const dj_err *err)
 	json_decref(j);
 }
 
-int dj_cmd_populate(int argc, char **argv)
+/* What one table's run needs beyond the shared options: from the command line, or from its
+ * entry in djrun.json's "populate" object. */
+typedef struct table_opts {
+	const char *make, *make_server, *make_plugin; /* one of them, or make_argv */
+	char **make_argv;
+	char *argv_buf[64]; /* a JSON array "make": [...] */
+	const char *where;
+	const char *fetch[64];
+	size_t nfetch;
+} table_opts;
+
+/* The "populate" entry of `table` ("Table", "schema.Table" or its SQL name), NULL if none. */
+static json_t *pipeline_entry(json_t *doc, const char *schema, const char *cls, const char *sql)
 {
-	args a;
-	dj_config cfg;
+	json_t *pop = json_object_get(doc, "populate");
+	const char *k;
+	json_t *v;
+	json_object_foreach(pop, k, v)
+	{
+		const char *dot = strrchr(k, '.');
+		const char *name = k;
+		if (dot && strchr(k, '.') == dot && !strncmp(k, schema, (size_t)(dot - k)) &&
+		    strlen(schema) == (size_t)(dot - k))
+			name = dot + 1;
+		if (!strcmp(name, cls) || (sql && !strcmp(name, sql)))
+			return v;
+	}
+	return NULL;
+}
+
+/* Fill what `t` still lacks from a pipeline entry. Usage errors are printed. */
+static int from_entry(table_opts *t, json_t *e, const char *label)
+{
+	const char *k;
+	json_t *v;
+	if (!json_is_object(e))
+		return dj_cli_usage_error("populate", "djrun.json: populate.%s is not an object",
+		                          label);
+	json_object_foreach(e, k, v)
+	{
+		bool str = json_is_string(v);
+		const char *sv = str ? json_string_value(v) : NULL;
+		bool have = t->make || t->make_server || t->make_plugin || t->make_argv;
+		if (!strcmp(k, "make") && json_is_array(v)) {
+			size_t i, n = json_array_size(v);
+			json_t *x;
+			if (n == 0 || n >= sizeof(t->argv_buf) / sizeof(t->argv_buf[0]))
+				return dj_cli_usage_error("populate",
+				                          "djrun.json: populate.%s.make: 1 to 63 words",
+				                          label);
+			json_array_foreach(v, i, x)
+			{
+				if (!json_is_string(x))
+					return dj_cli_usage_error(
+					    "populate", "djrun.json: populate.%s.make: strings only",
+					    label);
+				t->argv_buf[i] = (char *)json_string_value(x);
+			}
+			t->argv_buf[n] = NULL;
+			if (!have)
+				t->make_argv = t->argv_buf;
+		} else if (!strcmp(k, "make") && str) {
+			if (!have)
+				t->make = sv;
+		} else if (!strcmp(k, "make_server") && str) {
+			if (!have)
+				t->make_server = sv;
+		} else if (!strcmp(k, "make_plugin") && str) {
+			if (!have)
+				t->make_plugin = sv;
+		} else if (!strcmp(k, "where") && str) {
+			if (!t->where)
+				t->where = sv;
+		} else if (!strcmp(k, "fetch") && json_is_array(v)) {
+			size_t i;
+			json_t *x;
+			if (t->nfetch)
+				continue; /* the command line's --fetch wins */
+			json_array_foreach(v, i, x)
+			{
+				if (!json_is_string(x) || t->nfetch == 64)
+					return dj_cli_usage_error(
+					    "populate", "djrun.json: populate.%s.fetch: up to 64 strings",
+					    label);
+				t->fetch[t->nfetch++] = json_string_value(x);
+			}
+		} else {
+			return dj_cli_usage_error(
+			    "populate",
+			    "djrun.json: populate.%s: unknown key or wrong type '%s' (make, "
+			    "make_server, make_plugin, fetch, where)",
+			    label, k);
+		}
+	}
+	return DJ_EXIT_OK;
+}
+
+/* Populate one table: returns the exit code of its run; *stop when the run was drained by a
+ * signal (the pipeline stops there). */
+static int populate_table(args *a, const table_opts *to, dj_config *cfg, const char *schema,
+                          const char *table, bool *stop)
+{
 	dj_populate p;
 	dj_run_opts o;
 	dj_tally t;
 	dj_err err = DJ_ERR_INIT;
-	bool done = false;
 	char **split = NULL;
-	memset(&a, 0, sizeof(a));
+	int rc;
 	memset(&p, 0, sizeof(p));
 	memset(&t, 0, sizeof(t));
-	int rc = parse_args(argc, argv, &a, &done);
-	if (rc != DJ_EXIT_OK || done)
-		return rc;
-	const char *make_text = a.make ? a.make : a.make_server ? a.make_server : a.make_plugin;
+	const char *make_text = to->make ? to->make : to->make_server ? to->make_server
+	                                                              : to->make_plugin;
+	if (!make_text && !to->make_argv)
+		return dj_cli_usage_error("populate",
+		                          "%s.%s: give the make command: --make 'CMD', -- CMD, "
+		                          "--make-server, --make-plugin, or an entry in djrun.json",
+		                          schema, table);
 	if (make_text && dj_make_split(make_text, &split, &err) < 0)
 		return dj_cli_usage_error("populate", "%s: %s",
-		                          a.make ? "--make" : a.make_server ? "--make-server"
-		                                                            : "--make-plugin",
+		                          to->make          ? "--make"
+		                          : to->make_server ? "--make-server"
+		                                            : "--make-plugin",
 		                          err.msg);
-	if ((rc = dj_cli_load_config("populate", a.config_file, &cfg)) != DJ_EXIT_OK) {
-		dj_make_argv_free(split);
-		return rc;
-	}
-	const char *dot = strchr(a.target, '.');
-	char *schema = strndup(a.target, (size_t)(dot - a.target));
-	conn c = {&cfg, false};
+	conn c = {cfg, false};
 	dj_run_opts_init(&o);
 	o.launched_size = dj_launch_size();
 	p.schema_name = schema;
-	p.table_name = dot + 1;
-	p.where = a.where;
-	p.reserve = a.reserve >= 0 ? a.reserve == 1 : o.launched_size > 1 || o.launched_size < 0;
-	p.max_calls = a.max_calls;
-	p.priority = a.priority;
-	p.fetch = a.fetch;
-	p.nfetch = a.nfetch;
-	p.make.kind = a.make_server   ? DJ_MAKE_SERVER
-	              : a.make_plugin ? DJ_MAKE_PLUGIN
-	                              : DJ_MAKE_COMMAND;
-	p.make.argv = a.make_argv ? a.make_argv : split;
-	p.make.plugin = a.make_plugin ? split[0] : NULL; /* the rest: djrun_make_init's argv */
-	p.make.scratch_root = a.scratch;
+	p.table_name = table;
+	p.where = to->where;
+	p.reserve = a->reserve >= 0 ? a->reserve == 1 : o.launched_size > 1 || o.launched_size < 0;
+	p.max_calls = a->max_calls;
+	p.priority = a->priority;
+	p.fetch = to->fetch;
+	p.nfetch = to->nfetch;
+	p.make.kind = to->make_server   ? DJ_MAKE_SERVER
+	              : to->make_plugin ? DJ_MAKE_PLUGIN
+	                                : DJ_MAKE_COMMAND;
+	p.make.argv = to->make_argv ? to->make_argv : split;
+	p.make.plugin = to->make_plugin ? split[0] : NULL; /* the rest: djrun_make_init's argv */
+	p.make.scratch_root = a->scratch;
 	p.connect = connect_db;
 	p.connect_arg = &c;
-	p.specs = cfg.stores;
-	p.nspecs = cfg.nstores;
-	p.default_store = cfg.store_default;
-	o.stop_on_error = a.stop_on_error;
-	if (a.batch >= 1)
-		o.batch_size = (size_t)a.batch;
+	p.specs = cfg->stores;
+	p.nspecs = cfg->nstores;
+	p.default_store = cfg->store_default;
+	o.stop_on_error = a->stop_on_error;
+	if (a->batch >= 1)
+		o.batch_size = (size_t)a->batch;
 	o.stop = dj_signals_install();
-	o.progress_s = a.progress_s;
+	o.progress_s = a->progress_s;
 	o.progress = progress;
 	o.on_result = on_result;
-	o.arg = &a;
+	o.arg = a;
 	dj_launch_prepare();
-	if (!schema) {
-		rc = DJ_EXIT_FAILED;
-		fprintf(stderr, "djrun: populate: out of memory\n");
-		goto out;
-	}
 	rc = dj_run(&dj_populate_job, &p, &o, &t, &err);
+	*stop = rc == DJ_ESTOP;
 	if (rc == DJ_EUSAGE) {
 		rc = dj_cli_usage_error("populate", "%s", err.msg);
 	} else if (t.rank == 0 && !p.db && rc < 0) {
@@ -333,8 +439,11 @@ int dj_cmd_populate(int argc, char **argv)
 			        "djrun: populate: %" PRIu64 " keys failed fetching their inputs "
 			        "(not computed), first: %s\n",
 			        p.input_failures, p.input_error.msg);
-		if (t.rank == 0)
-			summary(&a, &t, rc, &err);
+		if (t.rank == 0) {
+			char target[600];
+			snprintf(target, sizeof(target), "%s.%s", schema, table);
+			summary(a, target, &t, rc, &err);
+		}
 		else if (rc < 0)
 			fprintf(stderr, "djrun: populate: rank %d: %s\n", t.rank, err.msg);
 		rc = dj_job_exit_code(&t, rc);
@@ -344,10 +453,132 @@ int dj_cmd_populate(int argc, char **argv)
 	fflush(stdout);
 	fflush(stderr);
 	dj_populate_dispose(&p);
-	dj_run_finalize();
-out:
-	free(schema);
 	dj_make_argv_free(split);
+	return rc;
+}
+
+/*
+ * The tables of `schema` that djrun.json gives a make, in dependency order (parents first),
+ * as "Class\n" lines: rank 0 reads the schema; every rank gets the same list (dj_run_share).
+ */
+static int pipeline_order(dj_config *cfg, json_t *doc, const char *schema, dj_buf *list)
+{
+	dj_err err = DJ_ERR_INIT;
+	int rank = 0, size = 1, rc = dj_run_rank(dj_launch_size(), &rank, &size, &err);
+	if (rc < 0) {
+		fprintf(stderr, "djrun: populate: %s\n", err.msg);
+		return DJ_EXIT_FAILED;
+	}
+	int code = DJ_EXIT_OK;
+	if (rank == 0) {
+		dj_db *db = NULL;
+		dj_schema s;
+		memset(&s, 0, sizeof(s));
+		bool attempted = false;
+		if (dj_db_open_config(&db, cfg, &attempted, &err) < 0) {
+			fprintf(stderr, "djrun: populate: %s\n", err.msg);
+			code = attempted ? DJ_EXIT_UNREACHABLE : DJ_EXIT_USAGE;
+		} else if (dj_schema_load(db, schema, cfg->store_default, &s, &err) < 0) {
+			fprintf(stderr, "djrun: populate: %s\n", err.msg);
+			code = DJ_EXIT_USAGE;
+		}
+		for (size_t i = 0; code == DJ_EXIT_OK && i < s.norder; i++) {
+			const dj_table *t = s.order[i];
+			if ((t->tier != DJ_TIER_COMPUTED && t->tier != DJ_TIER_IMPORTED) || t->master)
+				continue;
+			if (pipeline_entry(doc, schema, t->class_name, t->name))
+				dj_buf_addf(list, "%s\n", t->class_name);
+		}
+		if (code != DJ_EXIT_OK) { /* the others learn it from the list */
+			dj_buf_reset(list);
+			dj_buf_addf(list, "!%d", code);
+		}
+		dj_schema_free(&s);
+		if (db)
+			dj_db_close(db);
+	}
+	if ((rc = dj_run_share(list, &err)) < 0) {
+		fprintf(stderr, "djrun: populate: %s\n", err.msg);
+		return DJ_EXIT_FAILED;
+	}
+	if (list->len && ((const char *)list->ptr)[0] == '!')
+		return (int)strtol((const char *)list->ptr + 1, NULL, 10);
+	return DJ_EXIT_OK;
+}
+
+int dj_cmd_populate(int argc, char **argv)
+{
+	args a;
+	dj_config cfg;
+	table_opts to;
+	bool done = false, stop = false;
+	json_t *doc = NULL;
+	char *doc_path = NULL;
+	dj_err err = DJ_ERR_INIT;
+	memset(&a, 0, sizeof(a));
+	memset(&to, 0, sizeof(to));
+	int rc = parse_args(argc, argv, &a, &done);
+	if (rc != DJ_EXIT_OK || done)
+		return rc;
+	if (a.pipeline) {
+		json_error_t je;
+		if (!(doc = json_load_file(a.pipeline, JSON_REJECT_DUPLICATES, &je)))
+			return dj_cli_usage_error("populate", "%s: %s", a.pipeline, je.text);
+	} else if (dj_submit_find_config(".", &doc, &doc_path, &err) < 0) {
+		return dj_cli_usage_error("populate", "%s", err.msg);
+	}
+	free(doc_path);
+	if ((rc = dj_cli_load_config("populate", a.config_file, &cfg)) != DJ_EXIT_OK) {
+		json_decref(doc);
+		return rc;
+	}
+	const char *dot = strchr(a.target, '.');
+	char *schema = strndup(a.target, dot ? (size_t)(dot - a.target) : strlen(a.target));
+	if (!schema) {
+		rc = DJ_EXIT_FAILED;
+		fprintf(stderr, "djrun: populate: out of memory\n");
+	} else if (dot) { /* one table: the command line, then its djrun.json entry */
+		json_t *e = pipeline_entry(doc, schema, dot + 1, NULL);
+		to.make = a.make;
+		to.make_server = a.make_server;
+		to.make_plugin = a.make_plugin;
+		to.make_argv = a.make_argv;
+		to.where = a.where;
+		memcpy(to.fetch, a.fetch, sizeof(to.fetch));
+		to.nfetch = a.nfetch;
+		rc = e ? from_entry(&to, e, dot + 1) : DJ_EXIT_OK;
+		if (rc == DJ_EXIT_OK)
+			rc = populate_table(&a, &to, &cfg, schema, dot + 1, &stop);
+	} else { /* the whole pipeline of djrun.json, parents first */
+		dj_buf list = DJ_BUF_INIT;
+		if (!json_object_size(json_object_get(doc, "populate")))
+			rc = dj_cli_usage_error("populate",
+			                        "%s: no djrun.json with a \"populate\" object here "
+			                        "(or give SCHEMA.Table)",
+			                        schema);
+		else if (a.make || a.make_server || a.make_plugin || a.make_argv || a.nfetch ||
+		         a.where)
+			rc = dj_cli_usage_error("populate", "a whole pipeline takes its make, fetch "
+			                                    "and where from djrun.json");
+		else
+			rc = pipeline_order(&cfg, doc, schema, &list);
+		char *save = NULL;
+		for (char *name = rc == DJ_EXIT_OK && list.len ? strtok_r(list.ptr, "\n", &save)
+		                                               : NULL;
+		     name && !stop; name = strtok_r(NULL, "\n", &save)) {
+			table_opts one;
+			memset(&one, 0, sizeof(one));
+			int r = from_entry(&one, pipeline_entry(doc, schema, name, NULL), name);
+			if (r == DJ_EXIT_OK)
+				r = populate_table(&a, &one, &cfg, schema, name, &stop);
+			if (r > rc || stop)
+				rc = stop ? DJ_EXIT_DRAINED : r;
+		}
+		dj_buf_dispose(&list);
+	}
+	dj_run_finalize();
+	free(schema);
+	json_decref(doc);
 	dj_config_free(&cfg);
 	return rc;
 }
