@@ -77,7 +77,8 @@ static void help(FILE *out)
 	    "  --stop-on-error    stop dispatching after the first failed key\n"
 	    "  --scratch DIR      where scratch directories go ($TMPDIR or /tmp)\n"
 	    "  --batch N          keys per commit (100)\n"
-	    "  --progress S       a progress line on stderr every S seconds\n"
+	    "  --progress S       progress on stderr every S seconds (a bar on a terminal every\n"
+	    "                     0.5 s, else a line every 30 s; 0 = none)\n"
 	    "  --config FILE      datajoint.json to use\n"
 	    "  --pipeline FILE    the pipeline file (default: djrun.json from here upward)\n"
 	    "  --json             one JSON object per key on stdout, then a summary\n\n"
@@ -103,6 +104,10 @@ typedef struct args {
 	int priority; /* -1 none */
 	int64_t max_calls;
 	bool json, stop_on_error;
+	/* for progress: the run in flight, its label, and whether stderr is a terminal */
+	const dj_populate *pop;
+	char label[300];
+	bool tty, progress_set;
 	double batch, progress_s;
 } args;
 
@@ -189,6 +194,7 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 		} else if (!strcmp(o, "--progress")) {
 			if ((rc = number(o, argv[++i], &a->progress_s)))
 				return rc;
+			a->progress_set = true;
 		} else
 			return dj_cli_usage_error("populate", "unknown option '%s'", o);
 	}
@@ -213,12 +219,36 @@ static int connect_db(void *arg, dj_db **db, dj_err *err)
 	return dj_db_open_config(db, c->cfg, &c->attempted, err);
 }
 
+/*
+ * Progress on rank 0: on a terminal a bar redrawn in place, otherwise (a Slurm log) one line
+ * per period. The total is the pending keys found at the start of the run.
+ */
 static void progress(void *arg, const dj_tally *t)
 {
-	(void)arg;
-	fprintf(stderr,
-	        "populate: %" PRIu64 " planned, %" PRIu64 " done, %" PRIu64 " failed, %.1f s\n",
-	        t->planned, t->done, t->failed, t->wall_s);
+	const args *a = arg;
+	uint64_t total = a->pop && a->pop->planned_keys ? (uint64_t)a->pop->keys.n : 0;
+	uint64_t n = t->done + t->failed + t->skipped;
+	double rate = t->wall_s > 0 ? (double)n / t->wall_s : 0;
+	double pct = total ? 100.0 * (double)n / (double)total : 0;
+	char eta[32] = "?";
+	if (total && rate > 0)
+		snprintf(eta, sizeof(eta), "%.0f s", (double)(total > n ? total - n : 0) / rate);
+	if (a->tty) {
+		char bar[31];
+		size_t fill = total ? (size_t)(30.0 * (double)n / (double)total) : 0;
+		for (size_t i = 0; i < 30; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[30] = 0;
+		fprintf(stderr,
+		        "\r%s [%s] %3.0f%% %" PRIu64 "/%" PRIu64 " keys, %" PRIu64
+		        " failed, %.1f keys/s, ETA %s   ",
+		        a->label, bar, pct, n, total, t->failed, rate, eta);
+	} else {
+		fprintf(stderr,
+		        "populate %s: %" PRIu64 " of %" PRIu64 " keys (%.0f%%), %" PRIu64
+		        " failed, %.1f keys/s, %.0f s, ETA %s\n",
+		        a->label, n, total, pct, t->failed, rate, t->wall_s, eta);
+	}
 }
 
 static void on_result(void *arg, const dj_job_result *r)
@@ -420,7 +450,10 @@ static int populate_table(args *a, const table_opts *to, dj_config *cfg, const c
 	if (a->batch >= 1)
 		o.batch_size = (size_t)a->batch;
 	o.stop = dj_signals_install();
-	o.progress_s = a->progress_s;
+	a->pop = &p;
+	a->tty = isatty(2);
+	snprintf(a->label, sizeof(a->label), "%s.%s", schema, table);
+	o.progress_s = a->progress_set ? a->progress_s : a->tty ? 0.5 : 30;
 	o.progress = progress;
 	o.on_result = on_result;
 	o.arg = a;
@@ -439,6 +472,8 @@ static int populate_table(args *a, const table_opts *to, dj_config *cfg, const c
 			        "djrun: populate: %" PRIu64 " keys failed fetching their inputs "
 			        "(not computed), first: %s\n",
 			        p.input_failures, p.input_error.msg);
+		if (t.rank == 0 && a->tty && o.progress_s > 0)
+			fputc('\n', stderr); /* end the bar's line */
 		if (t.rank == 0) {
 			char target[600];
 			snprintf(target, sizeof(target), "%s.%s", schema, table);
@@ -452,6 +487,7 @@ static int populate_table(args *a, const table_opts *to, dj_config *cfg, const c
 	}
 	fflush(stdout);
 	fflush(stderr);
+	a->pop = NULL;
 	dj_populate_dispose(&p);
 	dj_make_argv_free(split);
 	return rc;
