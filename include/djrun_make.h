@@ -31,8 +31,9 @@
  *                                        (give the reason with djrun_error)
  *
  * Rules:
- * - djrun_make runs on a worker rank, in djrun's own process and thread, one key at a time; it
- *   must not touch the database (rank 0 inserts what it returns). A plugin that crashes or
+ * - djrun_make runs on every rank, in djrun's own process, one key at a time per rank (on rank 0
+ *   in a thread beside the coordinator, so keep no state outside `key->state`); it must not
+ *   touch the database (rank 0 inserts what it returns). A plugin that crashes or
  *   calls exit() kills its rank: the coordinator's lost-worker handling then releases or
  *   re-dispatches that rank's keys. Use --make-server for code you do not trust.
  * - `key`, everything it points to, and `out` are valid during the call only; `out` copies
