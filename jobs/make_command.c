@@ -59,11 +59,22 @@ nomem:
 	return dj_err_set(err, DJ_ENOMEM, "out of memory");
 }
 
-/* The program to exec: argv0 itself if it has a '/', else the first match on $PATH. */
+/* `p` (owned) made absolute when it exists: the make runs with its scratch directory as cwd,
+ * where a relative path no longer points at it. */
+static char *absolute(char *p)
+{
+	char *abs = p && p[0] != '/' ? realpath(p, NULL) : NULL;
+	if (!abs)
+		return p;
+	free(p);
+	return abs;
+}
+
+/* The program to exec: argv0 itself if it has a '/', else the first match on $PATH; absolute. */
 char *dj_make__resolve(const char *argv0)
 {
 	if (strchr(argv0, '/'))
-		return strdup(argv0);
+		return absolute(strdup(argv0));
 	const char *path = getenv("PATH");
 	if (!path)
 		path = "/usr/bin:/bin";
@@ -75,7 +86,7 @@ char *dj_make__resolve(const char *argv0)
 			return NULL;
 		snprintf(cand, n + strlen(argv0) + 2, "%.*s/%s", (int)n, n ? path : ".", argv0);
 		if (access(cand, X_OK) == 0)
-			return cand;
+			return absolute(cand);
 		free(cand);
 		path += n + (e ? 1 : 0);
 	}

@@ -279,9 +279,10 @@ static void summary(const args *a, const char *target, const dj_tally *t, int rc
 	double rate = t->wall_s > 0 ? (double)(t->done + t->failed) / t->wall_s : 0;
 	fprintf(stderr,
 	        "populate %s: %d ranks, %" PRIu64 " keys planned, %" PRIu64 " done, %" PRIu64
-	        " failed, %" PRIu64 " skipped, %" PRIu64 " released, %.3f s, %.1f keys/s\n",
+	        " failed, %" PRIu64 " skipped, %" PRIu64 " released, %.3f s, %.1f keys/s, "
+	        "%.1f MB moved\n",
 	        target, t->size, t->planned, t->done, t->failed, t->skipped, t->released,
-	        t->wall_s, rate);
+	        t->wall_s, rate, (double)(t->item_bytes + t->result_bytes) / 1e6);
 	if (rc < 0 && rc != DJ_ESTOP)
 		fprintf(stderr, "djrun: populate: %s\n", err->msg);
 	if (!a->json)
@@ -293,6 +294,9 @@ static void summary(const args *a, const char *target, const dj_tally *t, int rc
 	    (json_int_t)t->skipped, "released", (json_int_t)t->released, "wall_s", t->wall_s,
 	    "keys_per_s", rate, "exit", dj_job_exit_code(t, rc), "complete", t->complete);
 	if (j) {
+		/* items (keys, fetched inputs) to the workers, results (rows, outputs) back */
+		json_object_set_new(j, "bytes_moved",
+		                    json_integer((json_int_t)(t->item_bytes + t->result_bytes)));
 		json_object_set_new(j, "error",
 		                    rc < 0 && rc != DJ_ESTOP ? json_string(err->msg) : json_null());
 		json_dumpf(j, stdout, JSON_COMPACT);
@@ -430,7 +434,11 @@ static int populate_table(args *a, const table_opts *to, dj_config *cfg, const c
 	p.schema_name = schema;
 	p.table_name = table;
 	p.where = to->where;
-	p.reserve = a->reserve >= 0 ? a->reserve == 1 : o.launched_size > 1 || o.launched_size < 0;
+	/* reserve by default when other processes work the same table: MPI ranks, srun tasks
+	 * without MPI, Slurm array tasks */
+	p.reserve = a->reserve >= 0 ? a->reserve == 1
+	                            : o.launched_size > 1 || o.launched_size < 0 ||
+	                                  dj_launch_peers() > 1;
 	p.max_calls = a->max_calls;
 	p.priority = a->priority;
 	p.fetch = to->fetch;

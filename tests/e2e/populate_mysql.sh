@@ -239,6 +239,12 @@ db 'DELETE FROM "__square"' && db 'DELETE FROM "~~square"'
 rc=$?
 check "--max-calls 5: exit 0, 5 rows" "[ $rc -eq 0 ] && [ \$(db 'SELECT COUNT(*) FROM \"__square\"') -eq 5 ]"
 
+# --- a make named by a relative path (the make runs in its scratch directory) ------------------
+db 'DELETE FROM "__square" WHERE item_id = 2'
+"$DJRUN" populate "$S.Square" --make ./make.py --where 'item_id = 2' >r.json 2>r.err
+check "relative make path: exit 0, the row back" \
+	"[ \$? -eq 0 ] && [ \"\$(db 'SELECT sq FROM \"__square\" WHERE item_id = 2')\" = 4 ] || { cat r.err >&2; false; }"
+
 # --- SIGTERM drains: exit 75, finished keys committed, reserved keys back to pending ------------
 db 'DELETE FROM "__square"' && db 'DELETE FROM "~~square"'
 POP_SLEEP=0.3 "$DJRUN" populate "$S.Square" --make "$tmp/make.py" --reserve-jobs --batch 1 \
