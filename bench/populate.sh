@@ -86,7 +86,7 @@ sleep 0.05
 echo '{}' >"$DJRUN_OUTPUT_DIR/row.json"
 SH
 chmod +x nap.sh
-n4=80
+n4=160
 run "4a. make sleeping 50 ms, 1 process" __nap "$n4" -- \
 	"$djrun" populate "$S.Nap" --reserve-jobs --json --max-calls "$n4" --make "$tmp/nap.sh"
 w1=$(summary out.json | awk '{print $3}')
