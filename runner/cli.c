@@ -1,7 +1,9 @@
 #include "runner/cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "runner/db_connect.h"
 #include "runner/exit.h"
@@ -45,4 +47,22 @@ int dj_cli_open_db(const char *cmd, const char *config_file, dj_config *cfg, dj_
 		return attempted ? DJ_EXIT_UNREACHABLE : DJ_EXIT_USAGE;
 	}
 	return DJ_EXIT_OK;
+}
+
+int dj_cli_connect(void *arg, dj_db **db, dj_err *err)
+{
+	dj_cli_conn *c = arg;
+	return dj_db_open_config(db, c->cfg, &c->attempted, err);
+}
+
+int dj_cli_number(const char *cmd, const char *opt, const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	*out = 0; /* defined on failure too */
+	if (errno || end == s || *end || v < 0)
+		return dj_cli_usage_error(cmd, "%s takes a number >= 0, not '%s'", opt, s);
+	*out = v;
+	return 0;
 }

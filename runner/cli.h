@@ -38,6 +38,21 @@ int dj_cli_load_config(const char *cmd, const char *config_file, dj_config *cfg)
  */
 int dj_cli_open_db(const char *cmd, const char *config_file, dj_config *cfg, dj_db **db);
 
+/*
+ * How a job's `start` opens the database on rank 0: pass dj_cli_connect with a dj_cli_conn.
+ * `attempted` tells afterwards whether a server was tried (exit 3) or the configuration was
+ * unusable (exit 2).
+ */
+typedef struct dj_cli_conn {
+	const dj_config *cfg;
+	bool attempted;
+} dj_cli_conn;
+int dj_cli_connect(void *arg, dj_db **db, dj_err *err);
+
+/* Option `opt`'s value `s` as a number >= 0 in *out; otherwise the usage error of `cmd` is
+ * printed and DJ_EXIT_USAGE returned. */
+int dj_cli_number(const char *cmd, const char *opt, const char *s, double *out);
+
 /* "djrun: <msg>" plus "try 'djrun <cmd> --help'" on stderr; returns DJ_EXIT_USAGE. */
 int dj_cli_usage_error(const char *cmd, const char *fmt, ...)
 #if defined(__GNUC__)

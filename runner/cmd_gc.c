@@ -119,17 +119,6 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 	return DJ_EXIT_OK;
 }
 
-typedef struct conn {
-	const dj_config *cfg;
-	bool attempted;
-} conn;
-
-static int connect_db(void *arg, dj_db **db, dj_err *err)
-{
-	conn *c = arg;
-	return dj_db_open_config(db, c->cfg, &c->attempted, err);
-}
-
 static json_t *path_list(const dj_gc *g, char section)
 {
 	const char **v = NULL;
@@ -277,7 +266,7 @@ int dj_cmd_gc(int argc, char **argv)
 		rc = DJ_EXIT_UNREACHABLE;
 		goto out;
 	}
-	conn c = {&cfg, false};
+	dj_cli_conn c = {&cfg, false};
 	g.schema_names = a.schemas;
 	g.nschemas = a.nschemas;
 	g.spec = spec;
@@ -286,7 +275,7 @@ int dj_cmd_gc(int argc, char **argv)
 	g.grace_s = a.grace_s;
 	g.hold_s = a.hold_s;
 	g.now = (int64_t)time(NULL);
-	g.connect = connect_db;
+	g.connect = dj_cli_connect;
 	g.connect_arg = &c;
 	dj_run_opts_init(&o);
 	o.launched_size = dj_launch_size();

@@ -65,18 +65,6 @@ typedef struct args {
 	double item_mb, batch, progress_s;
 } args;
 
-static int number(const char *opt, const char *s, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	*out = 0;
-	if (errno || end == s || *end || v < 0)
-		return dj_cli_usage_error("migrate", "%s takes a number >= 0, not '%s'", opt, s);
-	*out = v;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, args *a, bool *done)
 {
 	int rc;
@@ -114,13 +102,13 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 		else if (!strcmp(o, "--until"))
 			a->until = argv[++i];
 		else if (!strcmp(o, "--item-mb")) {
-			if ((rc = number(o, argv[++i], &a->item_mb)))
+			if ((rc = dj_cli_number("migrate", o, argv[++i], &a->item_mb)))
 				return rc;
 		} else if (!strcmp(o, "--batch")) {
-			if ((rc = number(o, argv[++i], &a->batch)))
+			if ((rc = dj_cli_number("migrate", o, argv[++i], &a->batch)))
 				return rc;
 		} else if (!strcmp(o, "--progress")) {
-			if ((rc = number(o, argv[++i], &a->progress_s)))
+			if ((rc = dj_cli_number("migrate", o, argv[++i], &a->progress_s)))
 				return rc;
 		} else
 			return dj_cli_usage_error("migrate", "unknown option '%s'", o);
@@ -164,17 +152,6 @@ static int launch_rank(void)
 			return atoi(v);
 	}
 	return 0;
-}
-
-typedef struct conn {
-	const dj_config *cfg;
-	bool attempted;
-} conn;
-
-static int connect_db(void *arg, dj_db **db, dj_err *err)
-{
-	conn *c = arg;
-	return dj_db_open_config(db, c->cfg, &c->attempted, err);
 }
 
 static double mb(uint64_t b)
@@ -238,7 +215,7 @@ static void print_plan(const args *a, dj_migrate *m, const dj_migrate_survey *s,
 }
 
 /* Plan, status or finalize: rank 0 alone, no engine. */
-static int run_single(const args *a, dj_migrate *m, conn *c)
+static int run_single(const args *a, dj_migrate *m, dj_cli_conn *c)
 {
 	dj_err err = DJ_ERR_INIT;
 	dj_migrate_survey s;
@@ -350,7 +327,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int run_execute(const args *a, dj_migrate *m, conn *c)
+static int run_execute(const args *a, dj_migrate *m, dj_cli_conn *c)
 {
 	dj_run_opts o;
 	dj_tally t;
@@ -436,7 +413,7 @@ int dj_cmd_migrate(int argc, char **argv)
 	}
 	if ((rc = dj_cli_load_config("migrate", a.config_file, &cfg)) != DJ_EXIT_OK)
 		goto out_args;
-	conn c = {&cfg, false};
+	dj_cli_conn c = {&cfg, false};
 	m.schema_name = schema;
 	m.table_name = table;
 	m.attr_name = attr;
@@ -446,7 +423,7 @@ int dj_cmd_migrate(int argc, char **argv)
 	m.default_store = cfg.store_default;
 	m.item_bytes = a.item_mb > 0 ? (size_t)(a.item_mb * 1048576.0) : 0;
 	m.no_sync = a.no_sync;
-	m.connect = connect_db;
+	m.connect = dj_cli_connect;
 	m.connect_arg = &c;
 	if (dj_migrate_init(&m, &err) < 0) {
 		rc = dj_cli_usage_error("migrate", "%s", err.msg);

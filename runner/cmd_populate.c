@@ -111,18 +111,6 @@ typedef struct args {
 	double batch, progress_s;
 } args;
 
-static int number(const char *opt, const char *s, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	*out = 0; /* defined on failure too */
-	if (errno || end == s || *end || v < 0)
-		return dj_cli_usage_error("populate", "%s takes a number >= 0, not '%s'", opt, s);
-	*out = v;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, args *a, bool *done)
 {
 	double v;
@@ -172,7 +160,7 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 				return dj_cli_usage_error("populate", "too many --fetch");
 			a->fetch[a->nfetch++] = argv[++i];
 		} else if (!strcmp(o, "--priority")) {
-			if ((rc = number(o, argv[++i], &v)))
+			if ((rc = dj_cli_number("populate", o, argv[++i], &v)))
 				return rc;
 			if (v > 127)
 				return dj_cli_usage_error("populate", "--priority takes 0 to 127");
@@ -185,14 +173,14 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 		else if (!strcmp(o, "--scratch"))
 			a->scratch = argv[++i];
 		else if (!strcmp(o, "--max-calls")) {
-			if ((rc = number(o, argv[++i], &v)))
+			if ((rc = dj_cli_number("populate", o, argv[++i], &v)))
 				return rc;
 			a->max_calls = (int64_t)v;
 		} else if (!strcmp(o, "--batch")) {
-			if ((rc = number(o, argv[++i], &a->batch)))
+			if ((rc = dj_cli_number("populate", o, argv[++i], &a->batch)))
 				return rc;
 		} else if (!strcmp(o, "--progress")) {
-			if ((rc = number(o, argv[++i], &a->progress_s)))
+			if ((rc = dj_cli_number("populate", o, argv[++i], &a->progress_s)))
 				return rc;
 			a->progress_set = true;
 		} else
@@ -206,17 +194,6 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 		                          "give one make command: one of --make 'CMD', -- CMD, "
 		                          "--make-server 'CMD' or --make-plugin LIB");
 	return DJ_EXIT_OK;
-}
-
-typedef struct conn {
-	const dj_config *cfg;
-	bool attempted;
-} conn;
-
-static int connect_db(void *arg, dj_db **db, dj_err *err)
-{
-	conn *c = arg;
-	return dj_db_open_config(db, c->cfg, &c->attempted, err);
 }
 
 /*
@@ -428,7 +405,7 @@ static int populate_table(args *a, const table_opts *to, dj_config *cfg, const c
 		                          : to->make_server ? "--make-server"
 		                                            : "--make-plugin",
 		                          err.msg);
-	conn c = {cfg, false};
+	dj_cli_conn c = {cfg, false};
 	dj_run_opts_init(&o);
 	o.launched_size = dj_launch_size();
 	p.schema_name = schema;
@@ -449,7 +426,7 @@ static int populate_table(args *a, const table_opts *to, dj_config *cfg, const c
 	p.make.argv = to->make_argv ? to->make_argv : split;
 	p.make.plugin = to->make_plugin ? split[0] : NULL; /* the rest: djrun_make_init's argv */
 	p.make.scratch_root = a->scratch;
-	p.connect = connect_db;
+	p.connect = dj_cli_connect;
 	p.connect_arg = &c;
 	p.specs = cfg->stores;
 	p.nspecs = cfg->nstores;

@@ -270,17 +270,6 @@ static void help(FILE *out)
 	    "exit codes: 0 all done, 1 some items failed, 2 usage, 75 drained on a signal\n");
 }
 
-static int num(const char *opt, const char *s, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || v < 0)
-		return dj_cli_usage_error("selftest", "%s takes a number >= 0, not '%s'", opt, s);
-	*out = v;
-	return 0;
-}
-
 typedef struct cli {
 	toy toy;
 	dj_run_opts o;
@@ -344,7 +333,7 @@ static int parse_args(int argc, char **argv, cli *c)
 			c->toy.out = argv[++i];
 		else if (!strcmp(a, "--pid-dir"))
 			c->toy.pid_dir = argv[++i];
-		else if ((rc = num(a, argv[++i], &v)) || (rc = set_option(c, a, v)))
+		else if ((rc = dj_cli_number("selftest", a, argv[++i], &v)) || (rc = set_option(c, a, v)))
 			return rc;
 	}
 	return 0;

@@ -33,17 +33,6 @@ static void help(FILE *out)
 	             "            3 database unreachable\n");
 }
 
-typedef struct conn {
-	const dj_config *cfg;
-	bool attempted;
-} conn;
-
-static int connect_db(void *arg, dj_db **db, dj_err *err)
-{
-	conn *c = arg;
-	return dj_db_open_config(db, c->cfg, &c->attempted, err);
-}
-
 static void report(const dj_verify *v, bool json, double wall)
 {
 	if (!json) {
@@ -120,7 +109,7 @@ int dj_cmd_verify(int argc, char **argv)
 	dj_run_opts o;
 	dj_tally t;
 	dj_err err = DJ_ERR_INIT;
-	conn c = {&cfg, false};
+	dj_cli_conn c = {&cfg, false};
 	memset(&v, 0, sizeof(v));
 	memset(&t, 0, sizeof(t));
 	v.refs = (dj_buf)DJ_BUF_INIT;
@@ -131,7 +120,7 @@ int dj_cmd_verify(int argc, char **argv)
 	v.specs = cfg.stores;
 	v.nspecs = cfg.nstores;
 	v.default_store = cfg.store_default;
-	v.connect = connect_db;
+	v.connect = dj_cli_connect;
 	v.connect_arg = &c;
 	dj_run_opts_init(&o);
 	o.launched_size = dj_launch_size();
