@@ -137,6 +137,7 @@ static int pop_start(void *ctx, const dj_run_info *info, dj_err *err)
 	}
 	if ((rc = dj_row_ctx_init(&p->rc, p->specs, p->nspecs, p->default_store, err)) < 0)
 		return rc;
+	p->rc.defer_sync = true; /* one flush per batch, before its commit (populate_commit.c) */
 	return dj_populate_fetch_prepare(p, err);
 }
 

@@ -708,6 +708,8 @@ int dj_populate_commit(dj_populate *p, dj_job_result *res, size_t n, dj_err *err
 			dj_bytes stack = res[i].data; /* work failed: the make's stderr tail */
 			rc = job_error(p, idx[i], res[i].err.msg, &stack, err);
 		}
+		if (rc == 0) /* the objects the rows name are durable before the rows are */
+			rc = dj_row_ctx_flush(&p->rc, err);
 		if (rc == 0) {
 			rc = dj_db_commit(p->db, err);
 			break;

@@ -37,6 +37,17 @@ void dj_row_ctx_dispose(dj_row_ctx *c)
 	c->open = NULL;
 }
 
+int dj_row_ctx_flush(dj_row_ctx *c, dj_err *err)
+{
+	int rc = 0;
+	for (size_t i = 0; c->open && i < c->nspecs; i++) {
+		int r = c->open[i] ? dj_store_flush(c->open[i], err) : 0;
+		if (r < 0 && rc == 0)
+			rc = r;
+	}
+	return rc;
+}
+
 int dj_row_store(dj_row_ctx *c, const char *name, dj_store **st, const dj_store_spec **spec,
                  dj_err *err)
 {
@@ -49,7 +60,9 @@ int dj_row_store(dj_row_ctx *c, const char *name, dj_store **st, const dj_store_
 		if (strcmp(c->specs[i].name, name) != 0)
 			continue;
 		if (!c->open[i]) {
-			int rc = dj_store_open(&c->open[i], &c->specs[i], err);
+			dj_store_opts o = {0};
+			o.defer_sync = c->defer_sync;
+			int rc = dj_store_open_opts(&c->open[i], &c->specs[i], &o, err);
 			if (rc < 0)
 				return rc;
 		}

@@ -62,11 +62,15 @@ typedef struct dj_row_ctx {
 	const char *default_store; /* stores.default, NULL when unset */
 	dj_store **open;           /* one slot per spec, NULL until opened */
 	dj_blob_opts blob;         /* unpack limits ({0}: the defaults) */
+	bool defer_sync;           /* open stores with defer_sync: call dj_row_ctx_flush before
+	                            * committing rows that name what was written */
 } dj_row_ctx;
 
 /* Zero `c` and remember the stores. DJ_ENOMEM only. Dispose afterwards, also on failure. */
 int dj_row_ctx_init(dj_row_ctx *c, const dj_store_spec *specs, size_t nspecs,
                     const char *default_store, dj_err *err);
+/* dj_store_flush every store opened through `c` (the first failure is returned). */
+int dj_row_ctx_flush(dj_row_ctx *c, dj_err *err);
 /* Close the stores opened through `c`. Safe on a zeroed context. */
 void dj_row_ctx_dispose(dj_row_ctx *c);
 

@@ -7,8 +7,11 @@
  * `^[a-z2-7]{26}$` (formats.md §10.4). With DJ_STORE_IF_ABSENT the temporary file is published
  * with link(2), which fails if the target appeared meanwhile, so a hash object is never
  * replaced. Data and the directory entry are fsync'ed before a put returns: the object must be
- * durable before the database row that references it commits (DESIGN.md "Rank roles").
+ * durable before the database row that references it commits (DESIGN.md "Rank roles"). A
+ * store opened with defer_sync leaves that to dj_store_flush, which its writer calls before
+ * that commit (populate: once per batch).
  */
+#define _GNU_SOURCE /* syncfs */
 #include "stores/store.h"
 
 #include <dirent.h>
@@ -29,7 +32,8 @@
 typedef struct file_store {
 	dj_store base;
 	char *root; /* location without trailing '/'; "." for an empty location */
-	bool sync;
+	bool sync;     /* fsync each object and its folder as it is written */
+	bool deferred; /* defer_sync: file_flush syncs the file system instead */
 } file_store;
 
 #define FS(st) ((file_store *)(st))
@@ -688,7 +692,8 @@ static int file_open(dj_store **out, const dj_store_spec *spec, const dj_store_o
 		return nomem(err);
 	/* "/" becomes "" so that "/" + key is still an absolute path; "" means the cwd */
 	fs->root = n == 0 ? strdup(".") : loc[0] == '/' && n == 1 ? strdup("") : strndup(loc, n);
-	fs->sync = !opts->no_sync;
+	fs->sync = !opts->no_sync && !opts->defer_sync;
+	fs->deferred = !opts->no_sync && opts->defer_sync;
 	if (!fs->root) {
 		free(fs);
 		return nomem(err);
@@ -701,6 +706,21 @@ static int file_open(dj_store **out, const dj_store_spec *spec, const dj_store_o
 	}
 	*out = &fs->base;
 	return 0;
+}
+
+/* One syncfs(2) for everything written since the last: far cheaper than an fsync of each small
+ * object and its folder, and just as durable once it returns. */
+static int file_flush(dj_store *st, dj_err *err)
+{
+	file_store *fs = FS(st);
+	if (!fs->deferred)
+		return 0;
+	int fd = open(*fs->root ? fs->root : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return os_fail(st, "open", "the store's location", err);
+	int rc = syncfs(fd) < 0 ? os_fail(st, "sync", "the store's file system", err) : 0;
+	close(fd);
+	return rc;
 }
 
 const dj_store_ops dj_store_file_ops = {
@@ -720,4 +740,5 @@ const dj_store_ops dj_store_file_ops = {
     .writer_complete = file_writer_complete,
     .writer_abort = file_writer_abort,
     .list_dir = file_list_dir,
+    .flush = file_flush,
 };

@@ -221,6 +221,11 @@ int dj_store_remove(dj_store *st, const char *key, dj_err *err)
 	return st->ops->remove(st, key, err);
 }
 
+int dj_store_flush(dj_store *st, dj_err *err)
+{
+	return st->ops->flush ? st->ops->flush(st, err) : 0;
+}
+
 int dj_store_remove_many(dj_store *st, const char *const *keys, size_t n, dj_err *err)
 {
 	int rc;

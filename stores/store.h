@@ -66,6 +66,8 @@ typedef struct dj_store_opts {
 	long stall_timeout_s;    /* abort a transfer that moves nothing for this long; 0 = 60 */
 	bool unsigned_payload;   /* s3: sign bodies as UNSIGNED-PAYLOAD instead of hashing them */
 	bool no_sync;            /* file: skip fsync (scratch stores, benchmarks) */
+	bool defer_sync;         /* file: no fsync per write; dj_store_flush makes everything
+	                          * written so far durable at once (one syncfs per batch) */
 } dj_store_opts;
 
 /* What dj_store_head reports. */
@@ -145,6 +147,7 @@ struct dj_store_ops {
 	int (*writer_abort)(dj_store *st, const dj_store_writer *w, dj_err *err);
 	int (*list_dir)(dj_store *st, const char *dir, dj_store_list_fn fn, void *payload,
 	                dj_err *err);
+	int (*flush)(dj_store *st, dj_err *err); /* optional: NULL = writes durable on return */
 };
 
 /* The first member of every backend's own struct (e.g. `struct file_store { dj_store base; …}`). */
@@ -244,6 +247,13 @@ int dj_store_remove(dj_store *st, const char *key, dj_err *err);
 /* Delete n objects (s3: DeleteObjects, 1000 keys a request, requests in parallel). Stops at the
  * first failure; err names the first key that could not be deleted. */
 int dj_store_remove_many(dj_store *st, const char *const *keys, size_t n, dj_err *err);
+
+/*
+ * Make every object written through `st` so far durable (a store opened with defer_sync:
+ * file syncs its file system once). 0 at once for backends whose writes are durable when they
+ * return (s3, azure). Call it before committing rows that name those objects.
+ */
+int dj_store_flush(dj_store *st, dj_err *err);
 
 /*
  * Start a cooperative upload of `key` with parts of `part_size` bytes (s3: 5 MiB ... 5 GiB;

@@ -355,6 +355,30 @@ static void no_sync(void **state)
 	dj_store_close(st);
 }
 
+/* defer_sync: puts without fsync, one flush (syncfs) after; a flush that cannot reach the
+ * store's location fails, naming the store. Backends without a flush op flush as a no-op. */
+static void deferred_sync(void **state)
+{
+	fx *f = *state;
+	dj_store_opts o = {0};
+	dj_store *st;
+	dj_err err = DJ_ERR_INIT;
+	char cmd[2100];
+	o.defer_sync = true;
+	assert_int_equal(dj_store_open_opts(&st, &f->spec, &o, &err), 0);
+	put_ok(st, "ds/a", "later");
+	put_ok(st, "ds/b/c", "durable");
+	assert_int_equal(dj_store_flush(st, &err), 0);
+	get_is(f->st, "ds/a", "later");
+	get_is(f->st, "ds/b/c", "durable");
+	assert_int_equal(dj_store_flush(f->st, &err), 0); /* synced as it wrote: nothing to do */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	assert_true(dj_store_flush(st, &err) < 0);
+	assert_non_null(strstr(err.msg, "store 'local'"));
+	dj_store_close(st);
+}
+
 static void buffer_limit(void **state)
 {
 	fx *f = *state;
@@ -383,6 +407,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(byte_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(folders, setup, teardown),
 	    cmocka_unit_test_setup_teardown(no_sync, setup, teardown),
+	    cmocka_unit_test_setup_teardown(deferred_sync, setup, teardown),
 	    cmocka_unit_test_setup_teardown(buffer_limit, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store_file", tests, NULL, NULL);
