@@ -638,8 +638,11 @@ static int release_interrupted(dj_populate *p, dj_job_result *res, size_t n, con
 	dj_keys_init(&back);
 	int rc = dj_keys_set_cols(&back, (const char *const *)p->keys.cols, p->keys.types,
 	                          p->keys.ncols, err);
+	/* RELEASED too: a batch retried key by key releases them again (the first try's
+	 * release was rolled back with it) */
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (res[i].outcome == DJ_JOB_FAILED && res[i].err.code == DJ_ESTOP) {
+		if (res[i].err.code == DJ_ESTOP &&
+		    (res[i].outcome == DJ_JOB_FAILED || res[i].outcome == DJ_JOB_RELEASED)) {
 			res[i].outcome = DJ_JOB_RELEASED;
 			rc = dj_keys_add_from(&back, &p->keys, idx[i], err);
 		}

@@ -12,7 +12,9 @@
  * Stopping. The tool's signal handler sets *stop (the signal number). Rank 0 then stops
  * planning and dispatching, tells workers to finish the item they are running and drop the
  * ones queued behind it, waits up to drain_timeout_s, commits what finished and releases the
- * rest; dj_run returns DJ_ESTOP. Workers ignore *stop: rank 0 decides for everyone (under srun
+ * rest; dj_run returns DJ_ESTOP. Rank 0's own item (a job with work_beside_coordinator) is
+ * waited for even past drain_timeout_s, since it shares the job's context: such a job's work
+ * should end promptly on the signal (populate: the launcher's SIGTERM reaches the make). Workers ignore *stop: rank 0 decides for everyone (under srun
  * every task gets the SIGTERM).
  *
  * Lost workers. Workers send a heartbeat every heartbeat_s (from a helper thread, so a long
