@@ -36,6 +36,9 @@ static char *key_json(const dj_populate *p, size_t row)
 		case DJ_V_NONE:
 			j = json_null();
 			break;
+		case DJ_V_BOOL:
+			j = json_boolean(v->u.b);
+			break;
 		case DJ_V_INT:
 			j = dj_value_get_int64(v, &iv) == 0 ? json_integer((json_int_t)iv) : NULL;
 			break;
@@ -171,9 +174,6 @@ static int load_keys(dj_populate *p, dj_err *err)
 		o.delay = -1;
 		if (p->priority >= 0)
 			o.priority = p->priority;
-		/* Workers starting together (array tasks, a second djrun, Python) refresh the same
-		 * jobs table at once, and InnoDB may pick one of them as a deadlock victim: its
-		 * statement was rolled back whole, so it is simply run again. */
 		for (int attempt = 0;; attempt++)
 			if ((rc = dj_jobs_refresh(p->db, &p->jt, &p->ks, &o, &r, err)) == 0 ||
 			    !deadlock_retry(p, attempt, err))
@@ -202,11 +202,11 @@ static int input_failed(dj_populate *p, size_t row, dj_err *err)
 	int code = err->code;
 	if (code != DJ_ENOTFOUND && code != DJ_EFORMAT && code != DJ_EUSAGE && code != DJ_ENOTSUP)
 		return code;
+	dj_err why = *err;
 	if (p->input_failures++ == 0)
-		p->input_error = *err;
+		p->input_error = why;
 	dj_err_clear(err);
-	return p->reserve ? dj_jobs_error(p->db, &p->jt, &p->keys, row, p->input_error.msg, "", err)
-	                  : 0;
+	return p->reserve ? dj_jobs_error(p->db, &p->jt, &p->keys, row, why.msg, "", err) : 0;
 }
 
 /* 1 = pushed, 0 = the key failed fetching its inputs (not planned), < 0 = stop. */

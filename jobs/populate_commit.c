@@ -118,7 +118,9 @@ int dj_populate_key_value(const dj_keys *k, size_t row, size_t col, const dj_att
 		*out = dj_value_uuid((const uint8_t *)v);
 	else if (ty == DJ_DB_T_UUID || (a && !strcmp(a->type, "uuid")))
 		*out = uuid_parse(v, n, u) ? dj_value_uuid(u) : NULL;
-	else if (ty == DJ_DB_T_INT || ty == DJ_DB_T_BOOL)
+	else if (ty == DJ_DB_T_BOOL) /* PostgreSQL sends 't' / 'f' */
+		*out = dj_value_bool(v[0] == 't' || v[0] == '1');
+	else if (ty == DJ_DB_T_INT)
 		*out = dj_value_int64(strtoll(v, NULL, 10));
 	else if (ty == DJ_DB_T_FLOAT)
 		*out = dj_value_float(strtod(v, NULL));
