@@ -91,7 +91,7 @@ static int gc_commit(void *ctx, dj_job_result *res, size_t n, dj_err *err)
 			continue; /* outcome FAILED: the run reports it too */
 		}
 		char section = r->item.ptr[0] == 'H' || r->item.ptr[0] == 'N' ? 'H' : 'S';
-		if ((rc = dj_gc__decide(g, section, &r->data, err)) < 0)
+		if ((rc = dj_gc__decide(g, section, r->item.ptr[0] == 'N', &r->data, err)) < 0)
 			return rc;
 	}
 	return 0;

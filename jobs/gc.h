@@ -109,6 +109,17 @@ bool dj_gc_refs_live(const dj_gc_refs *r, char section, const char *path, size_t
 int dj_gc_refs_add_json(dj_gc_refset *set, const char *json, size_t n, const char *store,
                         dj_err *err);
 
+/* The fast reading of one metadata value (jobs/gc_json.c): REF when the text is an object whose
+ * `path` and `store` are strings without escapes (out points into the text), NONE when it
+ * certainly names nothing (not an object, or either key missing or not a string), UNSURE when
+ * only the full parser can tell (escapes in those keys or values, a repeated key, malformed). */
+typedef struct dj_gc_ref {
+	const char *path, *store;
+	size_t path_len, store_len;
+} dj_gc_ref;
+enum { DJ_GC_JSON_NONE = 0, DJ_GC_JSON_REF = 1, DJ_GC_JSON_UNSURE = 2 };
+int dj_gc__json_ref(const char *json, size_t n, dj_gc_ref *out);
+
 /* --- the job ------------------------------------------------------------------------------- */
 
 typedef enum dj_gc_pass { DJ_GC_LIST, DJ_GC_DELETE, DJ_GC_SETTLE } dj_gc_pass;
@@ -198,7 +209,9 @@ void dj_gc_dispose(dj_gc *g);
 
 /* Internal to jobs/gc*.c. */
 int dj_gc__add_error(dj_gc *g, const char *fmt, ...) DJ_PRINTF(2, 3);
-int dj_gc__decide(dj_gc *g, char section, const dj_bytes *records, dj_err *err);
+/* `unreferenced`: the records were already found unreferenced (file-store name batches). */
+int dj_gc__decide(dj_gc *g, char section, bool unreferenced, const dj_bytes *records,
+                  dj_err *err);
 int dj_gc__plan_list(dj_gc *g, dj_job_sink *sink, size_t want, dj_err *err);
 int dj_gc__work_list(dj_gc *g, const dj_bytes *item, dj_buf *result, dj_err *err);
 int dj_gc__plan_objs(dj_gc *g, dj_job_sink *sink, size_t want, dj_err *err);

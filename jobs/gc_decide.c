@@ -44,7 +44,8 @@ static int add_obj(dj_gc *g, char section, const char *p, size_t n, uint64_t siz
 	return 0;
 }
 
-int dj_gc__decide(dj_gc *g, char section, const dj_bytes *records, dj_err *err)
+int dj_gc__decide(dj_gc *g, char section, bool unreferenced, const dj_bytes *records,
+                  dj_err *err)
 {
 	const uint8_t *p = records->ptr, *end = p + records->len;
 	const size_t tl = strlen(DJ_GC_TRASH);
@@ -74,7 +75,7 @@ int dj_gc__decide(dj_gc *g, char section, const dj_bytes *records, dj_err *err)
 			g->stats.hash_stored++;
 		else
 			g->stats.schema_stored++;
-		if (dj_gc_refs_live(&g->refs, section, path, n))
+		if (!unreferenced && dj_gc_refs_live(&g->refs, section, path, n))
 			continue;
 		bool young = g->grace_s > 0 && (double)mtime > (double)g->now - g->grace_s;
 		if (section == 'H') {

@@ -102,10 +102,13 @@ static int put_record(lister *l, uint8_t kind, const dj_store_entry *e, size_t l
 	uint32_t n = (uint32_t)len;
 	uint64_t size = e->size;
 	int64_t mtime = e->mtime;
-	if (dj_buf_addc(l->out, (char)kind) < 0 || dj_buf_add(l->out, &size, 8) < 0 ||
-	    dj_buf_add(l->out, &mtime, 8) < 0 || dj_buf_add(l->out, &n, 4) < 0 ||
-	    dj_buf_add(l->out, e->key, len) < 0)
+	if (dj_buf_grow(l->out, 21 + len) < 0)
 		return dj_err_set(l->err, DJ_ENOMEM, "gc: listing result too large");
+	char *p = l->out->ptr + l->out->len;
+	p[0] = (char)kind;
+	memcpy(p + 1, &size, 8), memcpy(p + 9, &mtime, 8), memcpy(p + 17, &n, 4);
+	memcpy(p + 21, e->key, len);
+	dj_buf_setlen(l->out, l->out->len + 21 + len);
 	return 0;
 }
 
@@ -121,33 +124,40 @@ static int put_record(lister *l, uint8_t kind, const dj_store_entry *e, size_t l
 static int hash_dir_file(dj_gc *g, const char *root, dj_err *err)
 {
 	dj_buf dir = DJ_BUF_INIT, names = DJ_BUF_INIT, key = DJ_BUF_INIT;
-	size_t nnames = 0, tl = strlen(DJ_GC_TRASH);
+	size_t nnames = 0, tl = strlen(DJ_GC_TRASH), rootlen = strlen(root);
 	struct dirent *de;
 	int rc = 0;
 	DIR *d;
-	if (dj_gc__file_path(g, &dir, root, "") < 0)
+	if (dj_gc__file_path(g, &dir, root, "") < 0 || dj_buf_add(&key, root, rootlen) < 0 ||
+	    dj_buf_addc(&key, '/') < 0) {
+		dj_buf_dispose(&dir), dj_buf_dispose(&key);
 		return dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+	}
 	if (!(d = opendir(dir.ptr))) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			rc = dj_gc__add_error(g, "list_hash_paths(%s): store '%s': cannot list: %s",
 			                      root, dj_store_name(g->st), strerror(errno));
-		dj_buf_dispose(&dir);
+		dj_buf_dispose(&dir), dj_buf_dispose(&key);
 		return rc < 0 ? dj_err_set(err, DJ_ENOMEM, "gc: out of memory") : 0;
 	}
+	/* per entry: no allocation, no formatting, no stat (d_type) */
 	while (rc == 0 && (errno = 0, de = readdir(d))) {
 		const char *n = de->d_name;
 		size_t len = strlen(n);
 		unsigned char type = de->d_type;
 		if (n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2])))
 			continue;
-		if (type == DT_UNKNOWN) {
+		bool hash = dj_gc_hash_name(n, len);
+		bool trash = !hash && len == 26 + tl && !memcmp(n + 26, DJ_GC_TRASH, tl) &&
+		             dj_gc_hash_name(n, 26);
+		if (type == DT_UNKNOWN || (type == DT_DIR && (hash || trash))) {
 			struct stat sb;
 			if (fstatat(dirfd(d), n, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 				continue;
 			type = S_ISDIR(sb.st_mode) ? DT_DIR : DT_REG;
 		}
-		dj_buf_reset(&key);
-		if (dj_buf_addf(&key, "%s/%s", root, n) < 0) {
+		dj_buf_setlen(&key, rootlen + 1);
+		if (dj_buf_add(&key, n, len) < 0) {
 			rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
 			break;
 		}
@@ -158,17 +168,14 @@ static int hash_dir_file(dj_gc *g, const char *root, dj_err *err)
 				rc = add_shard(g, 'H', key.ptr, err);
 			continue;
 		}
-		bool hash = dj_gc_hash_name(n, len);
-		bool trash = !hash && len == 26 + tl && !strcmp(n + 26, DJ_GC_TRASH) &&
-		             dj_gc_hash_name(n, 26);
 		if (!hash && !trash)
 			continue;
 		if (hash && dj_gc_refs_live(&g->refs, 'H', key.ptr, key.len)) {
 			g->stats.hash_stored++; /* referenced: no stat needed */
 			continue;
 		}
-		if ((!nnames && dj_buf_adds(&names, root) < 0) || dj_buf_addc(&names, '\n') < 0 ||
-		    dj_buf_add(&names, n, len) < 0) {
+		if ((!nnames && dj_buf_add(&names, root, rootlen) < 0) ||
+		    dj_buf_addc(&names, '\n') < 0 || dj_buf_add(&names, n, len) < 0) {
 			rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
 			break;
 		}
@@ -192,42 +199,41 @@ static int stat_names(dj_gc *g, const char *item, lister *l, dj_err *err)
 {
 	const char *nl = strchr(item, '\n');
 	dj_buf dir = DJ_BUF_INIT, key = DJ_BUF_INIT;
-	char *root = nl ? strndup(item, (size_t)(nl - item)) : NULL;
+	size_t rootlen = nl ? (size_t)(nl - item) : 0;
 	int rc = 0, fd = -1;
-	if (!root)
+	if (!nl)
 		return dj_err_set(err, DJ_EFORMAT, "gc: bad name batch");
-	if (dj_gc__file_path(g, &dir, root, "") < 0)
+	if (dj_buf_add(&key, item, rootlen) < 0 || dj_buf_addc(&key, '/') < 0 ||
+	    dj_gc__file_path(g, &dir, key.ptr, "") < 0)
 		rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
 	else if ((fd = open(dir.ptr, O_RDONLY | O_DIRECTORY)) < 0)
-		rc = dj_err_os(err, "list_hash_paths(%s): store '%s': cannot open", root,
-		               dj_store_name(g->st));
+		rc = dj_err_os(err, "list_hash_paths(%.*s): store '%s': cannot open", (int)rootlen,
+		               item, dj_store_name(g->st));
 	for (const char *n = nl + 1; rc == 0 && *n;) {
 		const char *e = strchr(n, '\n');
 		size_t len = e ? (size_t)(e - n) : strlen(n);
-		char name[128];
 		struct stat sb;
-		snprintf(name, sizeof(name), "%.*s", (int)len, n);
+		dj_buf_setlen(&key, rootlen + 1);
+		if (dj_buf_add(&key, n, len) < 0) {
+			rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+			break;
+		}
 		n += len + (e != NULL);
+		const char *name = key.ptr + rootlen + 1;
 		if (fstatat(fd, name, &sb, 0) < 0) {
 			if (errno == ENOENT)
 				continue; /* gone meanwhile: not listed, as the library */
-			rc = dj_err_os(err, "list_hash_paths(%s): store '%s': cannot stat '%s'", root,
-			               dj_store_name(g->st), name);
+			rc = dj_err_os(err, "list_hash_paths(%.*s): store '%s': cannot stat '%s'",
+			               (int)rootlen, item, dj_store_name(g->st), name);
 			break;
 		}
 		if (!S_ISREG(sb.st_mode))
 			continue;
-		dj_buf_reset(&key);
-		if (dj_buf_addf(&key, "%s/%s", root, name) < 0) {
-			rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
-			break;
-		}
 		dj_store_entry ent = {key.ptr, (uint64_t)sb.st_size, (int64_t)sb.st_mtime, false};
-		rc = put_record(l, dj_gc_hash_name(name, strlen(name)) ? 0 : 1, &ent, key.len);
+		rc = put_record(l, dj_gc_hash_name(name, len) ? 0 : 1, &ent, key.len);
 	}
 	if (fd >= 0)
 		close(fd);
-	free(root);
 	dj_buf_dispose(&dir), dj_buf_dispose(&key);
 	return rc;
 }

@@ -11,8 +11,18 @@ int dj_gc_refs_add_json(dj_gc_refset *set, const char *json, size_t n, const cha
                         dj_err *err)
 {
 	json_error_t je;
+	dj_gc_ref fast;
+	int rc = dj_gc__json_ref(json, n, &fast);
+	if (rc == DJ_GC_JSON_NONE)
+		return 0;
+	if (rc == DJ_GC_JSON_REF) {
+		if (fast.store_len != strlen(store) || memcmp(fast.store, store, fast.store_len))
+			return 0;
+		rc = dj_gc_refset_add(set, fast.path, fast.path_len, err);
+		return rc < 0 ? rc : 1;
+	}
 	json_t *v = json_loadb(json, n, JSON_DECODE_ANY, &je);
-	int rc = 0;
+	rc = 0;
 	if (!v)
 		return 0; /* unparsable: no reference, as the library */
 	json_t *path = json_object_get(v, "path"), *st = json_object_get(v, "store");

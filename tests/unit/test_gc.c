@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "jobs/gc.h"
 
@@ -117,6 +118,85 @@ static void references_from_values(void **state)
 	dj_gc_refset_free(&s);
 }
 
+/* What the full parser says a value names (the library's rule), for comparison. */
+static int jansson_ref(const char *json, size_t n, const char *store, char *path, size_t cap)
+{
+	json_error_t je;
+	json_t *v = json_loadb(json, n, JSON_DECODE_ANY, &je);
+	int found = 0;
+	json_t *p = v ? json_object_get(v, "path") : NULL, *st = v ? json_object_get(v, "store") : NULL;
+	if (json_is_string(p) && json_is_string(st) && !strcmp(json_string_value(st), store)) {
+		snprintf(path, cap, "%s", json_string_value(p));
+		found = 1;
+	}
+	json_decref(v);
+	return found;
+}
+
+/* The fast reader agrees with jansson whenever it answers (REF or NONE), and says UNSURE on
+ * escapes and repeated keys; random mutations of real metadata never make it disagree. */
+static void fast_reader_agrees_with_jansson(void **state)
+{
+	(void)state;
+	static const char *const cases[] = {
+		"{\"hash\":\"h\",\"path\":\"_hash/l/a\",\"schema\":\"l\",\"store\":\"main\",\"size\":3}",
+		" { \"path\" : \"_hash/l/a\" , \"store\" : \"main\" } ",
+		"{\"path\":\"_hash/l/\\u0061\",\"store\":\"main\"}",   /* escape in path */
+		"{\"pa\\u0074h\":\"_hash/l/b\",\"store\":\"main\"}",    /* escape in key */
+		"{\"path\":\"x\",\"path\":\"y\",\"store\":\"main\"}", /* repeated key */
+		"{\"store\":\"main\",\"path\":\"_hash/l/c\",\"x\":{\"path\":\"no\",\"a\":[1,\"}\",{}]}}",
+		"{\"meta\":\"a\\\"b\",\"path\":\"_s/o\",\"store\":\"main\",\"n\":-1.5e3,\"t\":true,\"f\":false,\"z\":null}",
+		"{\"path\":\"p\",\"store\":\"main\"", /* unterminated */
+		"{\"path\":\"p\",\"store\":\"main\"} x",
+		"{\"path\":\"p\",\"store\":\"mainx\"}",
+		"{\"path\":\"p\",\"store\":\"mai\"}",
+		"{\"path\":[\"p\"],\"store\":\"main\"}",
+		"{\"path\":\"p\",\"store\":nul}",
+		"{}", "[]", "", "   ", "\"path\"", "7", "{\"path\":\"\",\"store\":\"main\"}",
+		"{\"path\":\"caf\xc3\xa9\",\"store\":\"main\"}",
+	};
+	const char *base = cases[0];
+	char buf[256], jpath[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases) + 20000; i++) {
+		size_t n;
+		if (i < sizeof(cases) / sizeof(*cases)) {
+			n = strlen(cases[i]);
+			memcpy(buf, cases[i], n);
+		} else { /* a few random byte changes of real metadata */
+			static const char alphabet[] = "{}[]\",:\\ auhstorepmin0-e.";
+			n = strlen(base);
+			memcpy(buf, base, n);
+			for (int k = 0; k < 1 + (int)(i % 3); k++)
+				buf[(size_t)rand() % n] = alphabet[(size_t)rand() % (sizeof(alphabet) - 1)];
+		}
+		dj_gc_ref r;
+		int fast = dj_gc__json_ref(buf, n, &r);
+		int full = jansson_ref(buf, n, "main", jpath, sizeof(jpath));
+		if (fast == DJ_GC_JSON_UNSURE)
+			continue;
+		bool fast_found = fast == DJ_GC_JSON_REF && r.store_len == 4 && !memcmp(r.store, "main", 4);
+		/* the fast reader may only keep more (malformed text it reads leniently), never less */
+		if (full) {
+			assert_true(fast_found);
+			assert_int_equal(r.path_len, strlen(jpath));
+			assert_memory_equal(r.path, jpath, r.path_len);
+		}
+		if (i < sizeof(cases) / sizeof(*cases) && fast_found != (full != 0))
+			fail_msg("case %zu: fast %d, jansson %d", i, fast_found, full);
+	}
+	dj_gc_ref r;
+	assert_int_equal(dj_gc__json_ref(cases[2], strlen(cases[2]), &r), DJ_GC_JSON_UNSURE);
+	assert_int_equal(dj_gc__json_ref(cases[3], strlen(cases[3]), &r), DJ_GC_JSON_UNSURE);
+	assert_int_equal(dj_gc__json_ref(cases[4], strlen(cases[4]), &r), DJ_GC_JSON_UNSURE);
+	/* through the scan's entry point, escapes still resolve */
+	dj_gc_refset s = {0};
+	assert_int_equal(ref(&s, cases[2], "main"), 1);
+	assert_true(dj_gc_refset_has(&s, "_hash/l/a", 9));
+	assert_int_equal(ref(&s, cases[4], "main"), 1); /* the last "path" wins, as in jansson */
+	assert_true(dj_gc_refset_has(&s, "y", 1));
+	dj_gc_refset_free(&s);
+}
+
 static bool live(const dj_gc_refs *r, char section, const char *p)
 {
 	return dj_gc_refs_live(r, section, p, strlen(p));
@@ -145,7 +225,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(refset_grows_and_finds), cmocka_unit_test(coverage_rules),
 		cmocka_unit_test(hash_names),             cmocka_unit_test(references_from_values),
-		cmocka_unit_test(live_by_section),
+		cmocka_unit_test(live_by_section),        cmocka_unit_test(fast_reader_agrees_with_jansson),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
