@@ -37,7 +37,7 @@ static int grow(void **arr, size_t n, size_t size, dj_err *err)
 	return 0;
 }
 
-static void table_clear(dj_table *t)
+void dj_table_clear(dj_table *t)
 {
 	free(t->schema);
 	free(t->name);
@@ -68,9 +68,9 @@ void dj_schema_free(dj_schema *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->ntables; i++)
-		table_clear(&s->tables[i]);
+		dj_table_clear(&s->tables[i]);
 	for (size_t i = 0; i < s->next; i++)
-		table_clear(&s->ext[i]);
+		dj_table_clear(&s->ext[i]);
 	free(s->tables);
 	free(s->ext);
 	free(s->order);
@@ -469,7 +469,7 @@ static int load_tables(loader *L, const char *schema, const char *only, table_li
 static void list_free(table_list *tl)
 {
 	for (size_t i = 0; i < tl->n; i++)
-		table_clear(&tl->t[i]);
+		dj_table_clear(&tl->t[i]);
 	free(tl->t);
 	tl->t = NULL;
 	tl->n = 0;

@@ -172,6 +172,22 @@ const dj_table *dj_schema_table(const dj_schema *s, const char *name);
 /* The attribute named `name`, NULL when absent. */
 const dj_attr *dj_table_attr(const dj_table *t, const char *name);
 
+/* Free what a table holds (attributes, key, foreign keys) and zero it; its links are borrowed. */
+void dj_table_clear(dj_table *t);
+
+/*
+ * Tables as bytes, for ranks without a database (populate's workers encode store-backed
+ * outputs): schema, names, comment, tier, attributes (types as the heading gives them) and the
+ * primary key; a part's `master` when its master is among them. Foreign keys and the
+ * target/jobs links are not carried. Unpacking parses each attribute's type again with
+ * `default_store` (the same configuration on every rank). DJ_EFORMAT for bytes this did not
+ * write. Free with dj_tables_free.
+ */
+int dj_tables_pack(dj_buf *out, const dj_table *const *t, size_t n, dj_err *err);
+int dj_tables_unpack(const void *p, size_t len, const char *default_store, dj_table **out,
+                     size_t *n, dj_err *err);
+void dj_tables_free(dj_table *t, size_t n);
+
 /* The parent table of foreign key `fk` (own or external), NULL if it was not loaded. */
 const dj_table *dj_schema_parent(const dj_schema *s, const dj_fkey *fk);
 

@@ -10,7 +10,9 @@
  * <scratch>/stdout.log, stderr to <scratch>/stderr.log, and in its environment
  *   DJRUN_KEY_JSON=<scratch>/key.json  DJRUN_OUTPUT_DIR=<scratch>/outputs  DJRUN_SCRATCH=<scratch>
  * Exit 0 = success: outputs/row.json must hold one JSON object of attribute values; a value
- * {"npy": "file.npy"} names a .npy file in outputs/ (for <blob> columns). Part rows go in
+ * {"npy": "file.npy"} names a .npy file in outputs/ (for <blob>, <blob@> and <npy@> columns),
+ * {"file": "name"} any file in outputs/ (for <attach>, <attach@>, <object@>, <hash@> and bytes
+ * columns: the file's contents, and for attachments its name). Part rows go in
  * outputs/parts/<Part>.jsonl, one JSON object per line (the part's own attributes, values as
  * in row.json; blank lines skipped); a file with no rows gives an empty list. Any other exit
  * status is a failure whose details are the tail of stderr. The scratch directory is removed.
@@ -46,7 +48,8 @@
  *   <doc JSON> NUL <npy bytes ...>
  * where doc is {"row": {attr: value, ...}, "parts": {"PartName": [{...}, ...], ...}} ("parts"
  * may be absent), and each {"npy": f} value is replaced by {"npy_off": O, "npy_len": L}, the
- * file's bytes at offset O of the npy bytes. Every make form (command, server, plugin)
+ * file's bytes at offset O of the npy bytes ({"file": f}: {"file_off": O, "file_len": L,
+ * "file_name": basename}). Every make form (command, server, plugin)
  * produces this same format, so rank 0 does not care which ran.
  * Library code: nothing is printed; the process' own signal handlers and stdio are untouched
  * (writes to a server use MSG_NOSIGNAL: a dead server is no SIGPIPE).

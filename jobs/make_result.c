@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "jobs/make_internal.h"
 
@@ -45,29 +46,39 @@ int dj_make__npy_refs(json_t *obj, const char *outdir, dj_buf *data, const char 
 	{
 		if (!json_is_object(v))
 			continue;
-		json_t *f = json_object_get(v, "npy");
+		json_t *npy = json_object_get(v, "npy"), *file = json_object_get(v, "file");
+		json_t *f = npy ? npy : file;
 		if (!json_is_string(f) || json_object_size(v) != 1)
 			return dj_err_set(err, DJ_EFORMAT,
 			                  "OutputError: %s: '%s': an object value must be "
-			                  "{\"npy\": \"file.npy\"}",
+			                  "{\"npy\": \"file.npy\"} or {\"file\": \"name\"}",
 			                  what, k);
 		const char *name = json_string_value(f);
 		if (!inside(name))
 			return dj_err_set(
 			    err, DJ_EFORMAT,
-			    "OutputError: %s: '%s': npy file '%s' must be a path inside "
-			    "outputs/",
-			    what, k, name);
+			    "OutputError: %s: '%s': %s '%s' must be a path inside outputs/", what, k,
+			    npy ? "npy file" : "file", name);
 		size_t off = data->len;
+		struct stat sb;
 		snprintf(path, sizeof(path), "%s/%s", outdir, name);
+		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			return dj_err_set(err, DJ_EFORMAT,
+			                  "OutputError: %s: '%s': outputs/%s is a folder (a file is "
+			                  "taken)",
+			                  what, k, name);
 		int rc = dj_file_read(path, data, err);
 		if (rc < 0) {
 			dj_err_clear(err);
 			return dj_err_set(err, rc, "OutputError: %s: '%s': cannot read outputs/%s",
 			                  what, k, name);
 		}
-		json_t *ref = json_pack("{s:I, s:I}", "npy_off", (json_int_t)off, "npy_len",
-		                        (json_int_t)(data->len - off));
+		const char *base = strrchr(name, '/');
+		json_t *ref = npy ? json_pack("{s:I, s:I}", "npy_off", (json_int_t)off, "npy_len",
+		                              (json_int_t)(data->len - off))
+		                  : json_pack("{s:I, s:I, s:s}", "file_off", (json_int_t)off,
+		                              "file_len", (json_int_t)(data->len - off), "file_name",
+		                              base ? base + 1 : name);
 		if (!ref || json_object_set_new(obj, k, ref) < 0)
 			return dj_err_set(err, DJ_ENOMEM, "out of memory");
 	}

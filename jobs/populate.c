@@ -1,5 +1,5 @@
 /* populate as a dj_job (jobs/populate.h, database.md §5). */
-#include "jobs/populate.h"
+#include "jobs/populate_internal.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -330,6 +330,8 @@ static int pop_work(void *ctx, const dj_bytes *item, dj_buf *result, dj_err *err
 	rc = dj_populate_item_inputs(item, &in, &nin, err);
 	if (rc == 0)
 		rc = dj_maker_run(p->maker, kj, in, nin, result, &tail, err);
+	if (rc == 0 && p->heading.len)
+		rc = dj_populate_store_outputs(p, kj, strlen(kj), result, err);
 	dj_populate_inputs_free(in, nin);
 	if (rc < 0) {
 		dj_buf_setlen(result, 0);
@@ -380,6 +382,7 @@ void dj_populate_dispose(dj_populate *p)
 {
 	dj_maker_close(p->maker);
 	p->maker = NULL;
+	dj_populate_store_dispose(p);
 	free(p->fetch_t);
 	free(p->fetch_a);
 	p->fetch_t = NULL;
@@ -407,5 +410,6 @@ const dj_job dj_populate_job = {
     .commit = pop_commit,
     .release = pop_release,
     .finish = pop_finish,
-    .work_beside_coordinator = true, /* work touches only the maker and the item */
+    .work_beside_coordinator = true, /* work touches only the maker, the item and its own
+	                                  * stores (wt, wrc) */
 };

@@ -45,6 +45,10 @@ typedef struct dj_populate {
 	const dj_store_spec *specs;
 	size_t nspecs;
 	const char *default_store;
+	/* every rank, the same (dj_run_share): the target table and its parts (dj_tables_pack)
+	 * when workers write the store-backed outputs themselves; empty: rank 0 writes them while
+	 * it commits. Borrowed. */
+	dj_bytes heading;
 
 	/* state (rank 0), owned */
 	dj_db *db;
@@ -64,6 +68,11 @@ typedef struct dj_populate {
 	size_t next;  /* next key of `keys` to plan */
 	size_t reserve_chunk, reserve_floor; /* keys reserved per plan call at most, its floor */
 	double last_plan;                    /* monotonic time of the last plan call */
+	/* state of the working thread when it writes outputs (jobs/populate_store.c), owned */
+	dj_table *wt;    /* the unpacked heading: [0] the target, then its parts */
+	size_t nwt;
+	bool have_wrc;
+	dj_row_ctx wrc;  /* its stores (not rank 0's commit context: another thread) */
 } dj_populate;
 
 /* The job: start, plan, work, commit, release, finish. */

@@ -92,6 +92,9 @@ typedef enum dj_cell_kind {
 	DJ_CELL_NPY,      /* `npy` metadata; encode: `data` holds the .npy file to store */
 	DJ_CELL_OBJECT,   /* `obj` metadata (<object@>, <filepath@>) */
 	DJ_CELL_PATH,     /* encode only: `name` is a local file or folder (<attach>, <object@>) */
+	DJ_CELL_ENCODED,  /* encode only, store-backed codecs: `data` is the column's value as
+	                   * dj_insert_encoded gave it where the object was written (populate's
+	                   * workers write objects; rank 0 inserts the metadata they return) */
 } dj_cell_kind;
 
 /*
@@ -205,6 +208,19 @@ int dj_insert_new(dj_insert **out, dj_row_ctx *c, dj_db_backend b, const dj_tabl
  * unreferenced and GC collects them). DJ_EUSAGE for a value the column cannot take.
  */
 int dj_insert_add(dj_insert *ins, const dj_cell *cells, dj_err *err);
+
+/*
+ * The encoded value of column `col` of waiting row `row` (borrowed until the next exec or
+ * free): `*text` is the SQL text a store-backed column gets (its JSON metadata); `*is_default`
+ * when the cell was NULL or DEFAULT. DJ_EUSAGE for an index out of range or a column whose
+ * value is not text.
+ */
+int dj_insert_encoded(const dj_insert *ins, size_t row, size_t col, dj_bytes *text,
+                      bool *is_default, dj_err *err);
+
+/* Whether attribute `a` writes objects to a store on insert (<blob@>, <attach@>, <hash@>,
+ * <npy@>, <object@>, <filepath@>: the codecs a DJ_CELL_ENCODED cell may stand for). */
+bool dj_attr_is_stored(const dj_attr *a);
 
 /* Rows waiting for dj_insert_exec. */
 size_t dj_insert_pending(const dj_insert *ins);

@@ -633,12 +633,38 @@ static int uuid_text(row_ctx *r, enc *e, dj_err *err)
 	return rc;
 }
 
+bool dj_attr_is_stored(const dj_attr *a)
+{
+	if (a->kind != DJ_ATTR_CODEC || !a->coltype.codec)
+		return false;
+	switch (a->coltype.codec->id) {
+	case DJ_CODEC_BLOB:
+	case DJ_CODEC_ATTACH:
+		return a->coltype.has_store;
+	case DJ_CODEC_HASH:
+	case DJ_CODEC_NPY:
+	case DJ_CODEC_OBJECT:
+	case DJ_CODEC_FILEPATH:
+		return true;
+	}
+	return false;
+}
+
 static int encode_cell(row_ctx *r, enc *e, dj_err *err)
 {
 	const dj_attr *a = r->a;
 	if (r->cell->kind == DJ_CELL_NULL || r->cell->kind == DJ_CELL_DEFAULT) {
 		e->dflt = true; /* Python sends None as DEFAULT */
 		return 0;
+	}
+	if (r->cell->kind == DJ_CELL_ENCODED) {
+		if (!dj_attr_is_stored(a))
+			return dj_err_set(err, DJ_EUSAGE, "a %s column takes no stored metadata",
+			                  a->type);
+		e->type = DJ_DB_P_TEXT;
+		return dj_buf_add(&e->buf, r->cell->data.ptr, r->cell->data.len) < 0
+		           ? dj_err_set(err, DJ_ENOMEM, "out of memory")
+		           : 0;
 	}
 	if (a->kind == DJ_ATTR_UNKNOWN)
 		return dj_err_set(err, DJ_ENOTSUP, "unknown codec or store in type '%s'", a->type);
@@ -709,6 +735,20 @@ int dj_insert_add(dj_insert *ins, const dj_cell *cells, dj_err *err)
 		return rc;
 	}
 	ins->nrows++;
+	return 0;
+}
+
+int dj_insert_encoded(const dj_insert *ins, size_t row, size_t col, dj_bytes *text,
+                      bool *is_default, dj_err *err)
+{
+	if (row >= ins->nrows || col >= ins->ncols)
+		return dj_err_set(err, DJ_EUSAGE, "insert: no row %zu column %zu", row, col);
+	const enc *e = &ins->rows[row * ins->ncols + col];
+	*is_default = e->dflt;
+	text->ptr = (const uint8_t *)e->buf.ptr;
+	text->len = e->buf.len;
+	if (!e->dflt && e->type != DJ_DB_P_TEXT)
+		return dj_err_set(err, DJ_EUSAGE, "insert: column %zu is not text", col);
 	return 0;
 }
 

@@ -41,9 +41,10 @@ static void help(FILE *out)
 	    "  environment    DJRUN_KEY_JSON (key.json), DJRUN_OUTPUT_DIR (outputs/),\n"
 	    "                 DJRUN_SCRATCH (the directory)\n"
 	    "  outputs/row.json  written by the make: one JSON object of the row's non-key\n"
-	    "                 attributes; numbers, strings, booleans, null; for a <blob> column\n"
+	    "                 attributes; numbers, strings, booleans, null; for an array\n"
 	    "                 {\"npy\": \"x.npy\"} names a .npy file the make wrote in outputs/\n"
-	    "                 (stored as the array)\n"
+	    "                 (stored as the array; for <blob>, <blob@>, <npy@>), {\"file\": \"f\"}\n"
+	    "                 any file there (for <attach>, <attach@>, <object@>, <hash@>)\n"
 	    "  outputs/parts/<Part>.jsonl  part rows: one JSON object per line, values as above\n"
 	    "  exit status    0 = success; anything else fails the key, and the tail of stderr\n"
 	    "                 becomes the job's error_stack (message \"MakeError: ...\")\n\n"
@@ -379,6 +380,53 @@ static int from_entry(table_opts *t, json_t *e, const char *label)
 	return DJ_EXIT_OK;
 }
 
+/*
+ * Under MPI, the working ranks write the store-backed outputs themselves (jobs/populate.h
+ * `heading`): rank 0 reads the heading of `table` and its parts and every rank gets it. Empty
+ * when nothing of them is store-backed, without MPI, or when rank 0 cannot read it (the run's
+ * own start then reports why). Collective under MPI.
+ */
+static int share_heading(dj_config *cfg, const char *schema, const char *table, dj_buf *out)
+{
+	dj_err err = DJ_ERR_INIT;
+	int rank = 0, size = 1;
+	if (dj_launch_size() <= 1 || dj_run_rank(dj_launch_size(), &rank, &size, &err) < 0 ||
+	    size <= 1)
+		return 0;
+	if (rank == 0) {
+		dj_db *db = NULL;
+		dj_schema s;
+		bool attempted = false, stored = false;
+		memset(&s, 0, sizeof(s));
+		if (dj_db_open_config(&db, cfg, &attempted, &err) == 0 &&
+		    dj_schema_load(db, schema, cfg->store_default, &s, &err) == 0) {
+			const dj_table *t = dj_schema_table(&s, table);
+			const dj_table **all = calloc(s.ntables + 1, sizeof(*all));
+			size_t n = 0;
+			if (t && all) {
+				all[n++] = t;
+				for (size_t i = 0; i < s.ntables; i++)
+					if (s.tables[i].master == t)
+						all[n++] = &s.tables[i];
+			}
+			for (size_t i = 0; i < n; i++)
+				for (size_t k = 0; k < all[i]->nattrs; k++)
+					stored = stored || dj_attr_is_stored(&all[i]->attrs[k]);
+			if (stored && dj_tables_pack(out, all, n, &err) < 0)
+				dj_buf_reset(out);
+			free(all);
+		}
+		dj_schema_free(&s);
+		if (db)
+			dj_db_close(db);
+	}
+	if (dj_run_share(out, &err) < 0) {
+		fprintf(stderr, "djrun: populate: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* Populate one table: returns the exit code of its run; *stop when the run was drained by a
  * signal (the pipeline stops there). */
 static int populate_table(args *a, const table_opts *to, dj_config *cfg, const char *schema,
@@ -408,6 +456,12 @@ static int populate_table(args *a, const table_opts *to, dj_config *cfg, const c
 	dj_cli_conn c = {cfg, false};
 	dj_run_opts_init(&o);
 	o.launched_size = dj_launch_size();
+	dj_buf heading = DJ_BUF_INIT;
+	if (share_heading(cfg, schema, table, &heading) < 0) {
+		dj_make_argv_free(split);
+		return DJ_EXIT_FAILED;
+	}
+	p.heading = (dj_bytes){(const uint8_t *)heading.ptr, heading.len};
 	p.schema_name = schema;
 	p.table_name = table;
 	p.where = to->where;
@@ -474,6 +528,7 @@ static int populate_table(args *a, const table_opts *to, dj_config *cfg, const c
 	fflush(stderr);
 	a->pop = NULL;
 	dj_populate_dispose(&p);
+	dj_buf_dispose(&heading);
 	dj_make_argv_free(split);
 	return rc;
 }

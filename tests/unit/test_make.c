@@ -70,6 +70,44 @@ static void success_with_npy(void **state)
 	dj_buf_dispose(&tail);
 }
 
+/* {"file": f}: the file's bytes travel with its name; a folder or a missing file is refused. */
+static void file_outputs(void **state)
+{
+	(void)state;
+	dj_buf res = {0}, tail = {0};
+	dj_err err = DJ_ERR_INIT;
+	const char *script = "set -e; mkdir -p outputs/sub; printf 'REPORT' > outputs/sub/r.txt;"
+	                     "printf '{\"doc\": {\"file\": \"sub/r.txt\"}}' > outputs/row.json";
+	if (run_sh(script, &res, &tail, &err) < 0)
+		fail_msg("%s", err.msg);
+	const char *json;
+	const unsigned char *data;
+	size_t jlen, dlen;
+	assert_int_equal(dj_make_result_split(res.ptr, res.len, &json, &jlen, &data, &dlen, &err),
+	                 0);
+	const char *want =
+	    "{\"row\":{\"doc\":{\"file_off\":0,\"file_len\":6,\"file_name\":\"r.txt\"}}}";
+	assert_int_equal(jlen, strlen(want));
+	assert_memory_equal(json, want, jlen);
+	assert_int_equal(dlen, 6);
+	assert_memory_equal(data, "REPORT", 6);
+	dj_buf_setlen(&res, 0);
+	assert_int_equal(run_sh("mkdir outputs/d; echo '{\"a\": {\"file\": \"d\"}}' > "
+	                        "outputs/row.json",
+	                        &res, &tail, &err),
+	                 DJ_EFORMAT);
+	assert_string_equal(err.msg, "OutputError: outputs/row.json: 'a': outputs/d is a folder (a "
+	                             "file is taken)");
+	assert_int_equal(
+	    run_sh("echo '{\"a\": {\"file\": \"x\", \"npy\": \"y\"}}' > outputs/row.json", &res,
+	           &tail, &err),
+	    DJ_EFORMAT);
+	assert_non_null(strstr(err.msg, "{\"file\": \"name\"}"));
+	assert_int_equal(res.len, 0);
+	dj_buf_dispose(&res);
+	dj_buf_dispose(&tail);
+}
+
 static void failure_tail(void **state)
 {
 	(void)state;
@@ -223,7 +261,7 @@ static void maker_inputs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(split),           cmocka_unit_test(success_with_npy),
+	    cmocka_unit_test(split),           cmocka_unit_test(success_with_npy), cmocka_unit_test(file_outputs),
 	    cmocka_unit_test(failure_tail),    cmocka_unit_test(bad_outputs),
 	    cmocka_unit_test(missing_command), cmocka_unit_test(parts_files),
 	    cmocka_unit_test(maker_inputs),
