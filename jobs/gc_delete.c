@@ -1,5 +1,6 @@
 /* gc's tombstone, restore and purge batches (jobs/gc.h). File stores move objects with rename(2)
- * inside their folder; other stores copy to the trash key and delete with DeleteObjects. */
+ * inside their folder; other stores copy to the trash key (server-side where they can) and delete
+ * with DeleteObjects. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,43 +105,62 @@ static void file_moves(const dj_gc *g, batch *b, bool to_trash)
 	dj_buf_dispose(&src), dj_buf_dispose(&dst);
 }
 
-/* Copy key -> key.trash (or back) for every key, then delete the sources in batches. */
+/* One move by GET + PUT: for backends without server-side copies, and for a key the copy could
+ * not find (a server may read a copy source differently from a GET). */
+static int fetch_put(dj_gc *g, const char *from, const char *to, bool to_trash, dj_buf *data,
+                     dj_err *e)
+{
+	int rc;
+	dj_buf_reset(data);
+	if ((rc = dj_store_get(g->st, from, data, e)) < 0)
+		return rc;
+	rc = dj_store_put(g->st, to, data->ptr, data->len, to_trash ? 0 : DJ_STORE_IF_ABSENT, e);
+	return rc == DJ_EEXISTS ? 0 : rc;
+}
+
+/* Copy key -> key.trash (or back) for every key, server-side where the store can (S3
+ * CopyObject in parallel), then delete the sources with DeleteObjects. */
 static void copy_moves(dj_gc *g, batch *b, bool to_trash)
 {
 	dj_buf data = DJ_BUF_INIT, name = DJ_BUF_INIT;
 	const char **done = malloc((b->n + 1) * sizeof(*done));
+	const char **from = malloc((b->n + 1) * sizeof(*from));
+	const char **to = malloc((b->n + 1) * sizeof(*to));
 	char **names = calloc(b->n + 1, sizeof(*names));
+	int *res = calloc(b->n + 1, sizeof(*res));
 	size_t nd = 0;
 	dj_err e = DJ_ERR_INIT;
-	if (!done || !names) {
+	bool oom = !done || !names || !from || !to || !res;
+	for (size_t i = 0; !oom && i < b->n; i++) {
+		dj_buf_reset(&name);
+		if (dj_buf_addf(&name, "%s%s", b->keys[i], DJ_GC_TRASH) < 0 ||
+		    !(names[i] = strdup(name.ptr)))
+			oom = true;
+		else
+			from[i] = to_trash ? b->keys[i] : names[i], to[i] = to_trash ? names[i] : b->keys[i];
+	}
+	if (oom) {
 		for (size_t i = 0; i < b->n; i++)
 			fail(b, i, "move", "out of memory");
-		free(done), free(names);
-		return;
+		goto out;
 	}
+	/* the copies' own failures are retried one by one below */
+	dj_store_copy_many(g->st, from, to, b->n, to_trash ? 0 : DJ_STORE_IF_ABSENT, res, &e);
 	for (size_t i = 0; i < b->n; i++) {
-		int rc;
-		dj_buf_reset(&name), dj_buf_reset(&data), dj_err_clear(&e);
-		if (dj_buf_addf(&name, "%s%s", b->keys[i], DJ_GC_TRASH) < 0 ||
-		    !(names[i] = strdup(name.ptr))) {
-			fail(b, i, "move", "out of memory");
-			continue;
+		int rc = res[i] == DJ_EEXISTS ? 0 : res[i];
+		if (rc < 0) {
+			dj_err_clear(&e);
+			rc = fetch_put(g, from[i], to[i], to_trash, &data, &e);
 		}
-		const char *from = to_trash ? b->keys[i] : names[i];
-		const char *to = to_trash ? names[i] : b->keys[i];
-		rc = dj_store_get(g->st, from, &data, &e);
 		if (rc == DJ_ENOTFOUND) {
 			b->status[i] = MISSING;
 			continue;
 		}
-		if (rc == 0)
-			rc = dj_store_put(g->st, to, data.ptr, data.len,
-			                  to_trash ? 0 : DJ_STORE_IF_ABSENT, &e);
-		if (rc < 0 && rc != DJ_EEXISTS) {
+		if (rc < 0) {
 			fail(b, i, to_trash ? "tombstone" : "restore", e.msg);
 			continue;
 		}
-		done[nd++] = from;
+		done[nd++] = from[i];
 	}
 	dj_err_clear(&e);
 	if (nd && dj_store_remove_many(g->st, done, nd, &e) < 0) {
@@ -149,9 +169,10 @@ static void copy_moves(dj_gc *g, batch *b, bool to_trash)
 			if (b->status[i] == OK)
 				fail(b, i, "delete", e.msg);
 	}
-	for (size_t i = 0; i < b->n; i++)
+out:
+	for (size_t i = 0; names && i < b->n; i++)
 		free(names[i]);
-	free(names), free(done);
+	free(names), free(done), free(from), free(to), free(res);
 	dj_buf_dispose(&data), dj_buf_dispose(&name);
 }
 

@@ -305,6 +305,69 @@ static int file_put_file(dj_store *st, const char *key, const char *path, unsign
 }
 
 /* Open `key` for reading; DJ_ENOTFOUND for a missing key or a directory. */
+/* One copy: a hard link published like a new object (no bytes move); a real copy where the
+ * file system has no hard links. */
+static int copy_one(file_store *fs, const char *from, const char *to, unsigned flags, dj_err *err)
+{
+	dj_buf src = DJ_BUF_INIT, path = DJ_BUF_INIT, tmp = DJ_BUF_INIT;
+	struct stat sb;
+	char id[17];
+	int rc, fd;
+	if ((rc = full_path(fs, from, &src, err)) < 0 || (rc = full_path(fs, to, &path, err)) < 0)
+		goto done;
+	if (lstat(src.ptr, &sb) < 0) {
+		rc = errno == ENOENT || errno == ENOTDIR ? not_found(&fs->base, from, err)
+		                                         : os_fail(&fs->base, "read", from, err);
+		goto done;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		rc = not_found(&fs->base, from, err); /* a folder is no object (dj_store_get) */
+		goto done;
+	}
+	if ((flags & DJ_STORE_IF_ABSENT) && lstat(path.ptr, &sb) == 0) {
+		rc = exists_err(&fs->base, to, err);
+		goto done;
+	}
+	if ((rc = make_parents(fs, to, err)) < 0 || (rc = random_id(id, err)) < 0 ||
+	    (rc = tmp_path(fs, to, id, &tmp, err)) < 0)
+		goto done;
+	if (link(src.ptr, tmp.ptr) == 0) {
+		rc = publish(fs, to, tmp.ptr, path.ptr, flags, err);
+		goto done;
+	}
+	if (errno == ENOENT) {
+		rc = not_found(&fs->base, from, err);
+		goto done;
+	}
+	if ((fd = open(src.ptr, O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = errno == ENOENT ? not_found(&fs->base, from, err)
+		                     : os_fail(&fs->base, "read", from, err);
+		goto done;
+	}
+	rc = write_object(fs, to, flags, fill_copy, &fd, err);
+	close(fd);
+done:
+	dj_buf_dispose(&src), dj_buf_dispose(&path), dj_buf_dispose(&tmp);
+	return rc;
+}
+
+static int file_copy_many(dj_store *st, const char *const *from, const char *const *to,
+                          size_t n, unsigned flags, int *results, dj_err *err)
+{
+	int first = 0;
+	dj_err e = DJ_ERR_INIT;
+	for (size_t i = 0; i < n; i++) {
+		dj_err_clear(&e);
+		results[i] = copy_one(FS(st), from[i], to[i], flags, &e);
+		if (results[i] < 0 && results[i] != DJ_ENOTFOUND && results[i] != DJ_EEXISTS &&
+		    !first) {
+			first = results[i];
+			*err = e;
+		}
+	}
+	return first;
+}
+
 static int open_object(const file_store *fs, const char *key, int *fd, uint64_t *size, dj_err *err)
 {
 	dj_buf path = DJ_BUF_INIT;
@@ -741,4 +804,5 @@ const dj_store_ops dj_store_file_ops = {
     .writer_abort = file_writer_abort,
     .list_dir = file_list_dir,
     .flush = file_flush,
+    .copy_many = file_copy_many,
 };

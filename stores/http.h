@@ -69,6 +69,7 @@ struct dj_http_req {
 	char if_none_match[8]; /* "*" or "" */
 	char content_md5[32];  /* base64 or "" */
 	const char *content_type;
+	const char *copy_source; /* s3: x-amz-copy-source (signed), or NULL */
 	const uint8_t *body; /* request body (memory), or loaded from body_fd when it starts */
 	size_t body_len;
 	int body_fd; /* >= 0: body = body_len bytes of this file from body_off */

@@ -458,6 +458,113 @@ static int s3_remove_many(dj_store *st, const char *const *keys, size_t n, dj_er
 	return rc;
 }
 
+/* ---- server-side copies ---- */
+
+/* x-amz-copy-source: "/bucket/key", percent-encoded except '/' and "=:@,;" — AWS decodes every
+ * escape, while s3rver only decodeURI()s (it keeps %3D as is), and '=' fills schema-section
+ * keys. A key the two still read differently fails as "not found", never as another object. */
+static int copy_source(dj_s3_store *s3, dj_buf *out, const char *key)
+{
+	static const char keep[] = "=:@,;";
+	dj_buf full = DJ_BUF_INIT;
+	int rc = 0;
+	if (dj_buf_addc(out, '/') < 0 || dj_sigv4_uri_encode(out, s3->bucket, strlen(s3->bucket),
+	                                                    false) < 0 ||
+	    dj_buf_addc(out, '/') < 0 ||
+	    (*s3->location && dj_buf_addf(&full, "%s/", s3->location) < 0) ||
+	    dj_buf_adds(&full, key) < 0)
+		rc = DJ_ENOMEM;
+	for (size_t i = 0; rc == 0 && i < full.len; i++) {
+		char c = full.ptr[i];
+		if (c && strchr(keep, c))
+			rc = dj_buf_addc(out, c);
+		else
+			rc = dj_sigv4_uri_encode(out, &full.ptr[i], 1, true);
+	}
+	dj_buf_dispose(&full);
+	return rc;
+}
+
+/* The outcome of one answer: 0, DJ_ENOTFOUND (NoSuchKey), or an error into e. */
+static int copy_outcome(dj_s3_store *s3, const dj_http_req *r, const char *from, dj_err *e)
+{
+	dj_buf code = DJ_BUF_INIT;
+	int rc;
+	if (dj_http__ok(r))
+		return 0;
+	dj_xml__text(&code, r->resp.ptr, r->resp.ptr + r->resp.len, "Code");
+	if (r->status == 404 && (!code.len || !strcmp(code.ptr, "NoSuchKey")))
+		rc = dj_err_set(e, DJ_ENOTFOUND, "store '%s': '%s' not found", s3->base.name, from);
+	else
+		rc = dj_s3__http_error(s3, r, "copying", from, e);
+	dj_buf_dispose(&code);
+	return rc;
+}
+
+/* DJ_STORE_IF_ABSENT: one HEAD per target, in parallel; present targets get DJ_EEXISTS. */
+static int mark_present(dj_s3_store *s3, const char *const *to, size_t n, int *results,
+                        dj_err *err)
+{
+	dj_http_req **v = dj_http__req_each(&s3->http, n, "HEAD", to, err);
+	int rc;
+	if (!v)
+		return DJ_ENOMEM;
+	if ((rc = dj_http__run(&s3->http, v, n, false, "checking", err)) == 0)
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			if (v[i]->status == 200)
+				results[i] = DJ_EEXISTS;
+			else if (v[i]->status != 404)
+				rc = dj_s3__http_error(s3, v[i], "checking", to[i], err);
+		}
+	dj_http__req_array_free(v, n);
+	return rc;
+}
+
+/* CopyObject for each pair, requests in parallel. */
+static int s3_copy_many(dj_store *st, const char *const *from, const char *const *to, size_t n,
+                        unsigned flags, int *results, dj_err *err)
+{
+	dj_s3_store *s3 = S3(st);
+	const char **keys = calloc(n, sizeof(*keys));
+	size_t *idx = calloc(n, sizeof(*idx)), m = 0;
+	dj_buf *src = calloc(n, sizeof(*src));
+	dj_http_req **v = NULL;
+	dj_err e = DJ_ERR_INIT;
+	int rc = keys && idx && src ? 0 : nomem(err), first = 0;
+	if (rc == 0 && (flags & DJ_STORE_IF_ABSENT))
+		rc = mark_present(s3, to, n, results, err);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (results[i] == 0)
+			idx[m] = i, keys[m++] = to[i];
+	if (rc == 0 && m && !(v = dj_http__req_each(&s3->http, m, "PUT", keys, err)))
+		rc = DJ_ENOMEM;
+	for (size_t k = 0; rc == 0 && k < m; k++) {
+		src[k] = (dj_buf)DJ_BUF_INIT;
+		if (copy_source(s3, &src[k], from[idx[k]]) < 0)
+			rc = nomem(err);
+		v[k]->copy_source = src[k].ptr;
+		v[k]->label = to[idx[k]];
+	}
+	if (rc == 0 && m)
+		rc = dj_http__run(&s3->http, v, m, false, "copying", err);
+	for (size_t k = 0; rc == 0 && k < m; k++) {
+		dj_err_clear(&e);
+		results[idx[k]] = copy_outcome(s3, v[k], from[idx[k]], &e);
+		if (results[idx[k]] < 0 && results[idx[k]] != DJ_ENOTFOUND && !first) {
+			first = results[idx[k]];
+			*err = e;
+		}
+	}
+	if (rc < 0)
+		for (size_t i = 0; i < n; i++)
+			results[i] = results[i] == DJ_EEXISTS ? DJ_EEXISTS : rc;
+	for (size_t k = 0; src && k < m; k++)
+		dj_buf_dispose(&src[k]);
+	dj_http__req_array_free(v, m);
+	free(keys), free(idx), free(src);
+	return rc < 0 ? rc : first;
+}
+
 /* ---- cooperative writer: one multipart upload, parts from any process ---- */
 
 static int s3_writer_create(dj_store *st, dj_store_writer *w, dj_err *err)
@@ -610,4 +717,5 @@ const dj_store_ops dj_store_s3_ops = {
     .writer_complete = s3_writer_complete,
     .writer_abort = s3_writer_abort,
     .list_dir = s3_list_dir,
+    .copy_many = s3_copy_many,
 };

@@ -29,7 +29,7 @@ static int payload_hash(dj_s3_store *s3, dj_http_req *r, dj_err *err)
 /* The headers we send are exactly the headers we sign (plus Authorization and Expect). */
 static int sign_headers(dj_s3_store *s3, dj_http_req *r, const char *path, dj_err *err)
 {
-	dj_sigv4_header h[8];
+	dj_sigv4_header h[9];
 	size_t n = 0;
 	char date[DJ_AMZ_DATE_LEN + 1];
 	dj_sigv4_result res = DJ_SIGV4_RESULT_INIT;
@@ -46,6 +46,8 @@ static int sign_headers(dj_s3_store *s3, dj_http_req *r, const char *path, dj_er
 		h[n++] = (dj_sigv4_header){"Content-MD5", r->content_md5};
 	if (r->content_type)
 		h[n++] = (dj_sigv4_header){"Content-Type", r->content_type};
+	if (r->copy_source)
+		h[n++] = (dj_sigv4_header){"x-amz-copy-source", r->copy_source};
 	if (s3->session_token)
 		h[n++] = (dj_sigv4_header){"x-amz-security-token", s3->session_token};
 	if (s3->access_key) {

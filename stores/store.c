@@ -361,3 +361,29 @@ int dj_store_writer_abort(dj_store *st, const dj_store_writer *w, dj_err *err)
 		return rc;
 	return st->ops->writer_abort(st, w, err);
 }
+
+int dj_store_copy_many(dj_store *st, const char *const *from, const char *const *to, size_t n,
+                       unsigned flags, int *results, dj_err *err)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if ((rc = check_path(st, from[i], false, err)) == 0)
+			rc = check_path(st, to[i], false, err);
+	if (rc == 0 && !st->ops->copy_many)
+		rc = dj_err_set(err, DJ_ENOTSUP, "store '%s': protocol '%s' has no copy", st->name,
+		                st->ops->scheme);
+	for (size_t i = 0; i < n; i++)
+		results[i] = rc;
+	if (rc < 0 || n == 0)
+		return rc;
+	return st->ops->copy_many(st, from, to, n, flags, results, err);
+}
+
+int dj_store_copy(dj_store *st, const char *from, const char *to, unsigned flags, dj_err *err)
+{
+	int result = 0, rc = dj_store_copy_many(st, &from, &to, 1, flags, &result, err);
+	if (rc == 0 && result < 0)
+		dj_err_set(err, result, "store '%s': cannot copy '%s' to '%s': %s", st->name, from,
+		           to, result == DJ_ENOTFOUND ? "not found" : "already exists");
+	return rc < 0 ? rc : result;
+}

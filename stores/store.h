@@ -148,6 +148,9 @@ struct dj_store_ops {
 	int (*list_dir)(dj_store *st, const char *dir, dj_store_list_fn fn, void *payload,
 	                dj_err *err);
 	int (*flush)(dj_store *st, dj_err *err); /* optional: NULL = writes durable on return */
+	/* optional: dj_store_copy_many (keys checked, n > 0, results pre-set to 0) */
+	int (*copy_many)(dj_store *st, const char *const *from, const char *const *to, size_t n,
+	                 unsigned flags, int *results, dj_err *err);
 };
 
 /* The first member of every backend's own struct (e.g. `struct file_store { dj_store base; …}`). */
@@ -292,5 +295,19 @@ int dj_store_writer_abort(dj_store *st, const dj_store_writer *w, dj_err *err);
 
 /* Free the writer's strings; it returns to DJ_STORE_WRITER_INIT. */
 void dj_store_writer_dispose(dj_store_writer *w);
+
+/*
+ * Copy object from[i] to to[i] for i < n inside the store, on the server's side where the
+ * backend can (s3: CopyObject requests in parallel, nothing passes through the client; file: a
+ * hard link, or a copy across devices). The copy is atomic at to[i] as dj_store_put is.
+ * DJ_STORE_IF_ABSENT: a to[i] that exists is left alone (its result DJ_EEXISTS).
+ * results[i] (caller's array of n) becomes 0, DJ_ENOTFOUND (from[i] missing), DJ_EEXISTS, or
+ * another negative code. Returns 0 when every result is one of the first three; else the first
+ * other failure, err naming it (a bad key, DJ_ENOTSUP for a backend without copies, or DJ_ENOMEM
+ * set every result to the code). dj_store_copy is the same for one key, returning its result.
+ */
+int dj_store_copy_many(dj_store *st, const char *const *from, const char *const *to, size_t n,
+                       unsigned flags, int *results, dj_err *err);
+int dj_store_copy(dj_store *st, const char *from, const char *to, unsigned flags, dj_err *err);
 
 #endif
