@@ -1,5 +1,6 @@
 /* The effective configuration as JSON for `djrun config`, secrets masked (DESIGN.md). */
 #include <string.h>
+#include <unistd.h>
 
 #include "runner/config.h"
 #include "runner/config_internal.h"
@@ -35,6 +36,36 @@ static json_t *subfolding(const dj_store_spec *s)
 	return a;
 }
 
+/* gcsfs' token: a keyword, or a key file path; anything else may be a raw access token. */
+static json_t *gcs_token(const dj_store_spec *s)
+{
+	static const char *const words[] = {"anon", "google_default", "cloud"};
+	if (!s->token)
+		return json_null();
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (!strcmp(s->token, words[i]))
+			return json_string(s->token);
+	return json_string(access(s->token, F_OK) == 0 ? s->token : MASK);
+}
+
+/* Where the gcs backend will take its access tokens from (stores/gcs_auth.c). */
+static json_t *gcs_credentials(const dj_store_spec *s)
+{
+	const char *meta = s->metadata_host ? s->metadata_host : "metadata.google.internal";
+	bool dflt = !s->token || !strcmp(s->token, "google_default");
+	if (s->token && !strcmp(s->token, "anon"))
+		return json_string("anonymous");
+	if (dflt && s->credentials_file)
+		return json_pack(
+		    "s++", "key file ", s->credentials_file,
+		    " (GOOGLE_APPLICATION_CREDENTIALS or gcloud's application default)");
+	if (dflt || !strcmp(s->token, "cloud"))
+		return json_pack("s++", "metadata server ", meta,
+		                 s->token ? "" : ", else anonymous");
+	return json_pack("s+", "key file ",
+	                 access(s->token, F_OK) == 0 ? s->token : "(not found; not shown)");
+}
+
 static void protocol_options(json_t *o, const dj_store_spec *s, bool *ok)
 {
 	if (!strcmp(s->protocol, "s3")) {
@@ -46,8 +77,11 @@ static void protocol_options(json_t *o, const dj_store_spec *s, bool *ok)
 		put(o, "proxy_server", str_or_null(s->proxy_server), ok);
 	} else if (!strcmp(s->protocol, "gcs")) {
 		put(o, "bucket", str_or_null(s->bucket), ok);
-		put(o, "token", secret(s->token), ok);
+		put(o, "token", gcs_token(s), ok);
 		put(o, "project", str_or_null(s->project), ok);
+		put(o, "endpoint",
+		    json_string(s->endpoint ? s->endpoint : "https://storage.googleapis.com"), ok);
+		put(o, "credentials", gcs_credentials(s), ok);
 	} else if (!strcmp(s->protocol, "azure")) {
 		put(o, "container", str_or_null(s->container), ok);
 		put(o, "account_name", str_or_null(s->account_name), ok);

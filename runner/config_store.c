@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "runner/config.h"
@@ -257,6 +258,40 @@ static int check_s3(const dj_store_spec *s, dj_err *err)
 	return 0;
 }
 
+static int dup_env(char **out, const char *v, dj_err *err)
+{
+	if (v && *v && !(*out = strdup(v)))
+		return dj_err_set(err, DJ_ENOMEM, "out of memory");
+	return 0;
+}
+
+/*
+ * gcs: what gcsfs and google-auth take from the environment. STORAGE_EMULATOR_HOST replaces the
+ * endpoint (gcsfs); the credentials of token unset or "google_default" are
+ * GOOGLE_APPLICATION_CREDENTIALS, else gcloud's application-default file when it exists
+ * ($CLOUDSDK_CONFIG or ~/.config/gcloud), else the metadata server at GCE_METADATA_HOST.
+ */
+static int gcs_environment(dj_store_spec *s, dj_err *err)
+{
+	const char *cred = getenv("GOOGLE_APPLICATION_CREDENTIALS");
+	const char *dir = getenv("CLOUDSDK_CONFIG"), *home = getenv("HOME");
+	dj_buf adc = DJ_BUF_INIT;
+	int rc;
+	if ((!cred || !*cred) && ((dir && *dir) || (home && *home))) {
+		if ((dir && *dir ? dj_buf_addf(&adc, "%s", dir)
+		                 : dj_buf_addf(&adc, "%s/.config/gcloud", home)) < 0 ||
+		    dj_buf_adds(&adc, "/application_default_credentials.json") < 0)
+			return dj_err_set(err, DJ_ENOMEM, "out of memory");
+		if (access(adc.ptr, F_OK) == 0)
+			cred = adc.ptr;
+	}
+	if ((rc = dup_env(&s->endpoint, getenv("STORAGE_EMULATOR_HOST"), err)) == 0 &&
+	    (rc = dup_env(&s->credentials_file, cred, err)) == 0)
+		rc = dup_env(&s->metadata_host, getenv("GCE_METADATA_HOST"), err);
+	dj_buf_dispose(&adc);
+	return rc;
+}
+
 static int parse_store(dj_store_spec *s, const char *name, const json_t *o, dj_err *err)
 {
 	const protocol *p;
@@ -280,17 +315,20 @@ static int parse_store(dj_store_spec *s, const char *name, const json_t *o, dj_e
 	drop_empty(&s->filepath_prefix);
 	if (!strcmp(p->name, "s3") && (rc = check_s3(s, err)) < 0)
 		return rc;
+	if (!strcmp(p->name, "gcs") && (rc = gcs_environment(s, err)) < 0)
+		return rc;
 	return check_prefixes(s, err);
 }
 
 void dj_config__free_store(dj_store_spec *s)
 {
 	char **strs[] = {
-	    &s->name,         &s->protocol,      &s->location,         &s->partition_pattern,
-	    &s->hash_prefix,  &s->schema_prefix, &s->filepath_prefix,  &s->stage,
-	    &s->endpoint,     &s->bucket,        &s->access_key,       &s->secret_key,
-	    &s->proxy_server, &s->token,         &s->project,          &s->container,
-	    &s->account_name, &s->account_key,   &s->connection_string};
+	    &s->name,         &s->protocol,      &s->location,          &s->partition_pattern,
+	    &s->hash_prefix,  &s->schema_prefix, &s->filepath_prefix,   &s->stage,
+	    &s->endpoint,     &s->bucket,        &s->access_key,        &s->secret_key,
+	    &s->proxy_server, &s->token,         &s->project,           &s->container,
+	    &s->account_name, &s->account_key,   &s->connection_string, &s->credentials_file,
+	    &s->metadata_host};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
 	free(s->subfolding);

@@ -23,11 +23,14 @@ typedef struct dj_store_spec {
 	char *filepath_prefix;   /* NULL = unrestricted */
 	char *stage;
 
-	/* s3 */
+	/* s3 (gcs: endpoint from STORAGE_EMULATOR_HOST, set by the runner) */
 	char *endpoint, *bucket, *access_key, *secret_key, *proxy_server;
 	bool secure; /* default true */
 	/* gcs */
 	char *token, *project;
+	char *credentials_file; /* GOOGLE_APPLICATION_CREDENTIALS (or gcloud's application-default
+	                           file) for token unset or "google_default"; set by the runner */
+	char *metadata_host;    /* GCE_METADATA_HOST: overrides metadata.google.internal */
 	/* azure */
 	char *container, *account_name, *account_key, *connection_string;
 } dj_store_spec;

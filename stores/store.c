@@ -11,6 +11,7 @@
 extern const dj_store_ops dj_store_file_ops;
 extern const dj_store_ops dj_store_s3_ops;
 extern const dj_store_ops dj_store_azure_ops;
+extern const dj_store_ops dj_store_gcs_ops;
 
 /* Every protocol datajoint-python knows (formats.md §8.3); NULL = known but not built in. */
 static const struct {
@@ -20,7 +21,7 @@ static const struct {
     {"file", &dj_store_file_ops},
     {"s3", &dj_store_s3_ops},
     {"azure", &dj_store_azure_ops},
-    {"gcs", NULL},
+    {"gcs", &dj_store_gcs_ops},
 };
 
 int dj_store_backend(const char *scheme, const char *store, const dj_store_ops **out, dj_err *err)

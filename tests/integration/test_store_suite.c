@@ -3,9 +3,10 @@
  * the real S3 server of tests/services/s3rver.sh (DJ_TEST_S3_ENDPOINT, _ACCESS_KEY,
  * _SECRET_KEY, _BUCKET), `azure` against the Azurite of tests/services/azurite.sh
  * (DJ_TEST_AZURE_ACCOUNT, _KEY, _ENDPOINT, _CONTAINER; _CONNECTION_STRING when set is what the
- * store is opened with). Each test gets a fresh store whose location is its own prefix
- * djt_<pid>_<n>. Without a service's variables its group is skipped, unless
- * DJ_TEST_REQUIRE_SERVICES is set: then it fails.
+ * store is opened with), `gcs` against the storage emulator of tests/services/gcs.sh
+ * (DJ_TEST_GCS_ENDPOINT, _BUCKET, _KEYFILE: a service account whose tokens the server issues). Each
+ * test gets a fresh store whose location is its own prefix djt_<pid>_<n>. Without a service's
+ * variables its group is skipped, unless DJ_TEST_REQUIRE_SERVICES is set: then it fails.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,7 +27,7 @@
 #include "stores/store.h"
 #include "tests/unit/vectors.h"
 
-typedef enum backend { FILE_STORE, S3_STORE, AZURE_STORE } backend;
+typedef enum backend { FILE_STORE, S3_STORE, AZURE_STORE, GCS_STORE } backend;
 
 typedef struct fx {
 	backend kind;
@@ -54,6 +55,25 @@ static bool azure_configured(void)
 {
 	return env("DJ_TEST_AZURE_ACCOUNT") && env("DJ_TEST_AZURE_KEY") &&
 	       env("DJ_TEST_AZURE_ENDPOINT") && env("DJ_TEST_AZURE_CONTAINER");
+}
+
+static bool gcs_configured(void)
+{
+	return env("DJ_TEST_GCS_ENDPOINT") && env("DJ_TEST_GCS_BUCKET") &&
+	       env("DJ_TEST_GCS_KEYFILE");
+}
+
+/* As the runner opens a gcs store with STORAGE_EMULATOR_HOST set: the endpoint in the spec. */
+static void gcs_spec(dj_store_spec *spec, const char *name, const char *location)
+{
+	memset(spec, 0, sizeof(*spec));
+	spec->name = (char *)name;
+	spec->protocol = "gcs";
+	spec->endpoint = (char *)env("DJ_TEST_GCS_ENDPOINT");
+	spec->bucket = (char *)env("DJ_TEST_GCS_BUCKET");
+	spec->token = (char *)env("DJ_TEST_GCS_KEYFILE");
+	spec->location = (char *)location;
+	spec->token_length = 8;
 }
 
 /* As a user configures Azurite: a connection string with a BlobEndpoint, when there is one. */
@@ -138,6 +158,18 @@ static int setup_azure(void **state)
 	if (!container_ready && dj_azure__create_container(f->st, &err) != 0)
 		fail_msg("container: %s", err.msg);
 	container_ready = true;
+	*state = f;
+	return 0;
+}
+
+static int setup_gcs(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+	f->kind = GCS_STORE;
+	snprintf(f->location, sizeof(f->location), "djt_%ld_%d", (long)getpid(), ++test_no);
+	strcpy(f->name, "gcstest");
+	gcs_spec(&f->spec, f->name, f->location);
+	open_or_fail(f);
 	*state = f;
 	return 0;
 }
@@ -767,6 +799,19 @@ static void bad_credentials(void **state)
 		assert_null(strstr(err.msg, "not base64!"));
 		dj_store_close(st);
 		return;
+	case GCS_STORE:
+		/* the right account with another private key: the token endpoint refuses the JWT */
+		gcs_spec(&spec, "badkey", f->location);
+		spec.token = (char *)env("DJ_TEST_GCS_WRONG_KEYFILE");
+		assert_int_equal(dj_store_open(&st, &spec, &err), 0);
+		refused(st, "invalid_grant", "PRIVATE KEY");
+		dj_store_close(st);
+		/* no token at all on a bucket that needs one: the storage API refuses */
+		spec.token = "anon";
+		assert_int_equal(dj_store_open(&st, &spec, &err), 0);
+		refused(st, "Invalid Credentials", "anon");
+		dj_store_close(st);
+		return;
 	}
 }
 
@@ -882,6 +927,7 @@ int main(void)
 	const struct CMUnitTest file_tests[] = {SUITE(setup_file)};
 	const struct CMUnitTest s3_tests[] = {SUITE(setup_s3)};
 	const struct CMUnitTest azure_tests[] = {SUITE(setup_azure)};
+	const struct CMUnitTest gcs_tests[] = {SUITE(setup_gcs)};
 	int rc = cmocka_run_group_tests_name("store-file", file_tests, NULL, NULL);
 	if (s3_configured()) {
 		rc |= cmocka_run_group_tests_name("store-s3", s3_tests, NULL, NULL);
@@ -904,6 +950,17 @@ int main(void)
 	} else {
 		printf("store-azure: skipped (no DJ_TEST_AZURE_* variables; see "
 		       "tests/services/azurite.sh)\n");
+	}
+	if (gcs_configured()) {
+		rc |= cmocka_run_group_tests_name("store-gcs", gcs_tests, NULL, NULL);
+	} else if (env("DJ_TEST_REQUIRE_SERVICES")) {
+		fprintf(stderr,
+		        "store-gcs: DJ_TEST_GCS_ENDPOINT, _BUCKET and _KEYFILE are required "
+		        "(DJ_TEST_REQUIRE_SERVICES is set)\n");
+		rc |= 1;
+	} else {
+		printf(
+		    "store-gcs: skipped (no DJ_TEST_GCS_* variables; see tests/services/gcs.sh)\n");
 	}
 	return rc;
 }
