@@ -415,8 +415,10 @@ static int service_account(dj_gcs_auth *a, const json_t *j, const char *key, dj_
 	uri = uri && *uri ? uri : DJ_GCS_DEFAULT_TOKEN_URI;
 	if ((rc = dj_gcs__jwt(&jwt, pem, jstr(j, "private_key_id"), email, DJ_GCS_SCOPE, uri,
 	                      now_s(), err)) < 0) {
-		if (rc == DJ_EUSAGE) /* an unreadable key: say which file, never quote it */
+		if (rc == DJ_EUSAGE) { /* an unreadable key: say which file, never quote it */
+			dj_err_clear(err);
 			rc = bad_file(a, key, "has a private_key OpenSSL cannot read", err);
+		}
 	} else if (form_add(&form, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer") <
 	               0 ||
 	           form_add(&form, "assertion", jwt.ptr) < 0) {
@@ -490,12 +492,14 @@ static int from_metadata(dj_gcs_auth *a, const char *key, bool probe, dj_err *er
 	                a->metadata_host) < 0)
 		return nomem(err);
 	rc = run_grant(a, url.ptr, NULL, key, probe, err);
-	if (rc == DJ_ETRANSIENT && !probe)
+	if (rc == DJ_ETRANSIENT && !probe) {
+		dj_err_clear(err);
 		rc =
 		    dj_err_set(err, DJ_EUSAGE,
 		               "store '%s': authentication failed: no credentials for '%s': no key "
-		               "file, and the metadata server %s did not answer (%s)",
-		               a->store, key, a->metadata_host, err->msg);
+		               "file, and the metadata server %s did not answer",
+		               a->store, key, a->metadata_host);
+	}
 	dj_buf_dispose(&url);
 	return rc;
 }

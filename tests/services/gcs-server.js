@@ -27,7 +27,7 @@ const { EmulatorRegistry } = require('firebase-tools/lib/emulator/registry');
 const [host, port] = process.argv.slice(2);
 const env = process.env;
 const pubkey = fs.readFileSync(env.GCS_PUBKEY, 'utf8');
-const ttl = Number(env.GCS_TOKEN_TTL || 3600);
+let ttl = Number(env.GCS_TOKEN_TTL || 3600);
 const tokens = new Map(); // access token -> expiry (ms)
 let jwtGrants = 0, refreshGrants = 0, metadataGrants = 0;
 
@@ -110,6 +110,11 @@ front.get('/computeMetadata/v1/instance/service-accounts/default/token', (req, r
 
 // how many tokens each grant gave (tests check that tokens are cached, not fetched per request)
 front.get('/_djtest/grants', (req, res) => res.json({ jwt: jwtGrants, refresh: refreshGrants, metadata: metadataGrants }));
+// the lifetime of tokens issued from now on (tests of the client's refresh)
+front.post('/_djtest/ttl', (req, res) => {
+	ttl = Number(req.query.seconds) || 3600;
+	res.json({ ttl });
+});
 
 // every storage request names its bucket after /b/ (JSON API)
 front.use(/^(?:\/upload|\/download)?(?:\/storage\/v1)?\/b\/([^/]+)/, (req, res, next) => {

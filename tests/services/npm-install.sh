@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Node.js test servers (recipes.md §3, §4) into ${DJ_NPM_DIR:-/opt/djrun-npm}.
-# Usage: npm-install.sh [s3rver|azurite ...]   (no argument: all of them)
+# Usage: npm-install.sh [s3rver|azurite|gcs ...]   (no argument: all of them)
 # Idempotent: a package already installed at its pinned version is skipped, so scripts/setup
 # may call this on every run. Needs node and npm (Debian: nodejs, npm).
 set -euo pipefail
@@ -11,10 +11,12 @@ dir=${DJ_NPM_DIR:-/opt/djrun-npm}
 declare -A pinned=(
 	[s3rver]=@20minutes/s3rver@4.0.4
 	[azurite]=azurite@3.35.0
+	# the Cloud Storage emulator inside it, run by tests/services/gcs.sh without the CLI
+	[gcs]=firebase-tools@15.34.2
 )
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(s3rver azurite)
+[ ${#want[@]} -gt 0 ] || want=(s3rver azurite gcs)
 
 command -v npm >/dev/null || { echo "npm-install: npm not found (apt-get install nodejs npm)" >&2; exit 1; }
 mkdir -p "$dir"
