@@ -22,6 +22,8 @@ int dj_cmd_verify(int argc, char **argv);   /* runner/cmd_verify.c */
 int dj_cmd_submit(int argc, char **argv);   /* runner/cmd_submit.c */
 int dj_cmd_status(int argc, char **argv);   /* runner/cmd_status.c */
 int dj_cmd_migrate(int argc, char **argv);  /* runner/cmd_migrate.c */
+int dj_cmd_migrate_legacy(int argc, char **argv); /* runner/cmd_migrate_legacy.c */
+bool dj_cmd_migrate_legacy_wants(int argc, char **argv); /* migrate legacy-external, status SCHEMA */
 
 /*
  * Load the configuration as datajoint-python would: the process environment, and datajoint.json

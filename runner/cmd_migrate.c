@@ -31,7 +31,9 @@ static void help(FILE *out)
 	fprintf(
 	    out,
 	    "usage: djrun migrate to-store SCHEMA.Table.attr --codec '<blob@store>' [options]\n"
-	    "       djrun migrate status SCHEMA.Table.attr [--codec '<blob@store>']\n\n"
+	    "       djrun migrate status SCHEMA.Table.attr [--codec '<blob@store>']\n"
+	    "       djrun migrate legacy-external SCHEMA [--execute | --finalize] (see its --help)\n"
+	    "       djrun migrate status SCHEMA (a legacy-external migration)\n\n"
 	    "to-store: an in-table <blob> (or <attach>) column becomes hash-addressed <blob@store>\n"
 	    "(<attach@store>). The packed bytes move unchanged to _hash/<schema>/<hash> objects;\n"
 	    "the column gets the JSON metadata datajoint-python writes. Steps, each resumable:\n"
@@ -116,7 +118,7 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 	if (!a->action)
 		return dj_cli_usage_error("migrate", "expected an action: to-store or status");
 	if (strcmp(a->action, "to-store") && strcmp(a->action, "status"))
-		return dj_cli_usage_error("migrate", "unknown action '%s' (to-store, status)",
+		return dj_cli_usage_error("migrate", "unknown action '%s' (to-store, legacy-external, status)",
 		                          a->action);
 	if (!a->target)
 		return dj_cli_usage_error("migrate", "expected SCHEMA.Table.attr");
@@ -399,6 +401,8 @@ int dj_cmd_migrate(int argc, char **argv)
 	dj_err err = DJ_ERR_INIT;
 	bool done = false;
 	char *schema = NULL, *table = NULL, *attr = NULL;
+	if (dj_cmd_migrate_legacy_wants(argc, argv))
+		return dj_cmd_migrate_legacy(argc, argv); /* runner/cmd_migrate_legacy.c */
 	memset(&a, 0, sizeof(a));
 	memset(&m, 0, sizeof(m));
 	int rc = parse_args(argc, argv, &a, &done);
