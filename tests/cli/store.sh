@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # djrun store, the built binary, on a file store and (when their DJ_TEST_* variables are set)
-# on the s3 and azure test servers: put from a file and from stdin (small, and streamed in
+# on the s3, azure and gcs test servers: put from a file and from stdin (small, and streamed in
 # parts), get whole, to a file and by range, ls, stat, rm, --if-absent; du on the fixture
 # pipeline's store compared with find(1); usage and configuration errors exit 2, a store that is
 # missing or refuses the credentials exits 3, a missing key exits 1.
@@ -12,7 +12,7 @@ loc=djt_$$_cli # the cloud stores' location: this run's own prefix
 cfg=$tmp/datajoint.json
 ds() { "$DJRUN" store "$@" --config "$cfg"; }
 cleanup() {
-	for s in s3 az; do
+	for s in s3 az g; do
 		grep -q "\"$s\"" "$cfg" 2>/dev/null || continue
 		ds ls "$s" 2>/dev/null | tr '\n' '\0' | xargs -0 -r -n 500 "$DJRUN" store rm "$s" --config "$cfg"
 	done
@@ -46,6 +46,15 @@ if e.get("DJ_TEST_AZURE_CONNECTION_STRING"):
     stores["az"] = az
     key = e["DJ_TEST_AZURE_KEY"]
     stores["azbad"] = dict(az, connection_string=cs.replace(key, "d3Jvbmcta2V5LWZvci1kanJ1bi10ZXN0cw=="))
+if e.get("DJ_TEST_GCS_ENDPOINT"):  # the endpoint comes from STORAGE_EMULATOR_HOST
+    g = {"protocol": "gcs", "bucket": e["DJ_TEST_GCS_BUCKET"], "location": loc,
+         "token": e["DJ_TEST_GCS_KEYFILE"]}
+    stores["g"] = g
+    stores["gbad"] = dict(g, token=e["DJ_TEST_GCS_WRONG_KEYFILE"])
+    stores["gnokey"] = dict(g, token=f"{tmp}/no-such-key.json")
+    stores["ganon"] = dict(g, token="anon")
+    stores["gdefault"] = {k: v for k, v in g.items() if k != "token"}
+    stores["gcloud"] = dict(g, token="cloud")
 json.dump({"stores": stores}, open(cfg, "w"))
 PY
 
@@ -157,6 +166,36 @@ if need DJ_TEST_AZURE_CONNECTION_STRING; then
 	check "azure: wrong key exits 3" '[ $rc -eq 3 ] && grep -q "authentication failed" err && ! grep -q "d3Jvbmct" err'
 	upload_fixture az
 	du_checks az
+fi
+
+if need DJ_TEST_GCS_ENDPOINT; then
+	export STORAGE_EMULATOR_HOST=${DJ_TEST_GCS_ENDPOINT#http://}
+	store_checks g
+	ds ls gbad 2>err >out; rc=$?
+	check "gcs: a key the token server refuses exits 3" '[ $rc -eq 3 ] &&
+		grep -q "authentication failed: invalid_grant" err && ! grep -q "PRIVATE KEY" err'
+	ds ls gnokey 2>err >out; rc=$?
+	check "gcs: a missing key file exits 3" '[ $rc -eq 3 ] && grep -q "key file .* not found" err'
+	ds ls ganon 2>err >out; rc=$?
+	check "gcs: anonymous on a private bucket exits 3" '[ $rc -eq 3 ] && grep -q "Invalid Credentials" err'
+	printf 'adc' >adc.txt
+	GOOGLE_APPLICATION_CREDENTIALS=$DJ_TEST_GCS_KEYFILE ds put gdefault t/adc adc.txt; rc=$?
+	check "gcs: token unset takes GOOGLE_APPLICATION_CREDENTIALS" '[ $rc -eq 0 ]'
+	GCE_METADATA_HOST=$DJ_TEST_GCS_METADATA_HOST ds get gcloud t/adc >out; rc=$?
+	check "gcs: token cloud asks GCE_METADATA_HOST" '[ $rc -eq 0 ] && [ "$(cat out)" = adc ]'
+	GCE_METADATA_HOST=127.0.0.1:9 ds ls gcloud 2>err >out; rc=$?
+	check "gcs: token cloud without a metadata server exits 3" '[ $rc -eq 3 ] && grep -q "metadata server" err'
+	ds rm g t/adc
+	GOOGLE_APPLICATION_CREDENTIALS=$DJ_TEST_GCS_KEYFILE "$DJRUN" config --config "$cfg" >conf.txt; rc=$?
+	check "gcs: djrun config names the endpoint and where tokens come from" '[ $rc -eq 0 ] &&
+		grep -qx "stores.g.endpoint = $STORAGE_EMULATOR_HOST" conf.txt &&
+		grep -qx "stores.g.credentials = key file $DJ_TEST_GCS_KEYFILE" conf.txt &&
+		grep -qx "stores.ganon.credentials = anonymous" conf.txt &&
+		grep -q "^stores.gdefault.credentials = key file $DJ_TEST_GCS_KEYFILE (GOOGLE_APPLICATION" conf.txt &&
+		grep -qx "stores.gcloud.credentials = metadata server metadata.google.internal" conf.txt'
+	upload_fixture g
+	du_checks g
+	unset STORAGE_EMULATOR_HOST
 fi
 
 echo "store checks: $passes passed, $fails failed"
