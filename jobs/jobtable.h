@@ -111,7 +111,8 @@ typedef struct dj_refresh_result {
  *  3. stale_timeout > 0: rows older than it (created_time), not 'ignore', whose key is outside
  *     the *restricted* key_source are deleted (as the library does, §6.3 / §10.12);
  *  4. orphan_timeout > 0: 'reserved' rows reserved longer ago become fresh pending rows.
- * `ks` must be the key_source of the jobs table's target.
+ * `ks` must be the key_source of the jobs table's target. A deadlock victim (workers refreshing
+ * at once) is run again, with a back-off of 20-160 ms, unless the caller's transaction is open.
  */
 int dj_jobs_refresh(dj_db *db, const dj_jobtable *jt, const dj_keysource *ks,
                     const dj_refresh_opts *o, dj_refresh_result *res, dj_err *err);
@@ -168,6 +169,7 @@ int dj_jobs_cut_message(dj_buf *out, const char *message, dj_err *err);
  * were taken, *n the count. PostgreSQL: one UPDATE ... RETURNING. MySQL (no UPDATE RETURNING):
  * SELECT ... FOR UPDATE of the due pending rows, then one UPDATE of those, in a transaction (the
  * caller's if open), so a concurrent single-key reserve waits and then finds them reserved.
+ * Deadlock victims are run again as in dj_jobs_refresh.
  */
 int dj_jobs_reserve_many(dj_db *db, const dj_jobtable *jt, const dj_keys *keys,
                          const dj_job_worker *w, bool *reserved, size_t *n, dj_err *err);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/utf8.h"
 #include "codecs/blob.h"
@@ -316,8 +317,24 @@ static int refresh_orphans(dj_db *db, const dj_jobtable *jt, const dj_refresh_op
 	return rc;
 }
 
-int dj_jobs_refresh(dj_db *db, const dj_jobtable *jt, const dj_keysource *ks,
-                    const dj_refresh_opts *o, dj_refresh_result *res, dj_err *err)
+/*
+ * Whether to run a statement again that InnoDB chose as a deadlock victim: it happens when
+ * workers (djrun ranks, array tasks, Python) refresh and reserve in one jobs table at once, and
+ * the victim's statement or transaction was rolled back whole. Only when the caller had no
+ * transaction open (its earlier statements are gone with the rollback), at most 5 tries.
+ */
+static bool deadlock_retry(dj_db *db, bool caller_tx, int attempt, dj_err *err)
+{
+	if (caller_tx || attempt >= 4 || dj_db_error_class(db) != DJ_DB_E_DEADLOCK)
+		return false;
+	dj_err_clear(err);
+	struct timespec nap = {0, 20000000L << attempt}; /* 20 ms, 40, 80, 160 */
+	nanosleep(&nap, NULL);
+	return true;
+}
+
+static int refresh_once(dj_db *db, const dj_jobtable *jt, const dj_keysource *ks,
+                        const dj_refresh_opts *o, dj_refresh_result *res, dj_err *err)
 {
 	int rc;
 	memset(res, 0, sizeof(*res));
@@ -333,6 +350,17 @@ int dj_jobs_refresh(dj_db *db, const dj_jobtable *jt, const dj_keysource *ks,
 	if (rc < 0)
 		context(err, "refresh", jt, NULL, 0);
 	return rc;
+}
+
+int dj_jobs_refresh(dj_db *db, const dj_jobtable *jt, const dj_keysource *ks,
+                    const dj_refresh_opts *o, dj_refresh_result *res, dj_err *err)
+{
+	bool caller_tx = dj_db_in_transaction(db);
+	int rc;
+	for (int attempt = 0;; attempt++)
+		if ((rc = refresh_once(db, jt, ks, o, res, err)) == 0 ||
+		    !deadlock_retry(db, caller_tx, attempt, err))
+			return rc;
 }
 
 /* §5.3 step 4 */
@@ -630,8 +658,8 @@ static int reserve_chunk_my(dj_db *db, const dj_jobtable *jt, const dj_keys *key
 	return rc;
 }
 
-int dj_jobs_reserve_many(dj_db *db, const dj_jobtable *jt, const dj_keys *keys,
-                         const dj_job_worker *w, bool *reserved, size_t *n, dj_err *err)
+static int reserve_many_once(dj_db *db, const dj_jobtable *jt, const dj_keys *keys,
+                             const dj_job_worker *w, bool *reserved, size_t *n, dj_err *err)
 {
 	int map[64];
 	bool own_tx = mysql(jt) && !dj_db_in_transaction(db);
@@ -660,6 +688,17 @@ int dj_jobs_reserve_many(dj_db *db, const dj_jobtable *jt, const dj_keys *keys,
 		context(err, "reserve", jt, NULL, 0);
 	}
 	return rc;
+}
+
+int dj_jobs_reserve_many(dj_db *db, const dj_jobtable *jt, const dj_keys *keys,
+                         const dj_job_worker *w, bool *reserved, size_t *n, dj_err *err)
+{
+	bool caller_tx = dj_db_in_transaction(db);
+	int rc;
+	for (int attempt = 0;; attempt++)
+		if ((rc = reserve_many_once(db, jt, keys, w, reserved, n, err)) == 0 ||
+		    !deadlock_retry(db, caller_tx, attempt, err))
+			return rc;
 }
 
 /* `UPDATE J SET ..., duration = CASE WHEN <key> THEN ? ... ELSE duration END` */

@@ -151,6 +151,19 @@ int dj_keys_col(const dj_keys *k, const char *name)
 	return -1;
 }
 
+bool dj_keys_equal(const dj_keys *a, size_t ra, const dj_keys *b, size_t rb)
+{
+	if (a->ncols != b->ncols)
+		return false;
+	for (size_t c = 0; c < a->ncols; c++) {
+		const char *x = a->vals[ra * a->ncols + c], *y = b->vals[rb * b->ncols + c];
+		size_t n = a->lens[ra * a->ncols + c];
+		if (!x || !y ? x != y : n != b->lens[rb * b->ncols + c] || memcmp(x, y, n))
+			return false;
+	}
+	return true;
+}
+
 dj_db_param dj_keys_param(const dj_keys *k, size_t row, size_t col)
 {
 	const char *v = k->vals[row * k->ncols + col];

@@ -48,6 +48,10 @@ int dj_keys_query(dj_keys *k, dj_db *db, const char *sql, const dj_db_param *p, 
 /* Index of column `name`, or -1. */
 int dj_keys_col(const dj_keys *k, const char *name);
 
+/* Whether row `ra` of `a` and row `rb` of `b` hold the same values (byte for byte, NULL equal
+ * only to NULL), column by column in order: both must have the same columns. */
+bool dj_keys_equal(const dj_keys *a, size_t ra, const dj_keys *b, size_t rb);
+
 /* Value (row, col) as a statement parameter (borrowed from `k`). */
 dj_db_param dj_keys_param(const dj_keys *k, size_t row, size_t col);
 

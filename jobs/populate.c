@@ -146,22 +146,6 @@ static int pop_start(void *ctx, const dj_run_info *info, dj_err *err)
 
 /* ---- plan ---- */
 
-/*
- * After a failed statement: true (after a short back-off, err cleared) when it was a deadlock
- * worth running again. Workers starting together (array tasks, a second djrun, Python) refresh
- * and reserve in the same jobs table at once, and InnoDB picks one of them as the victim: its
- * statement or transaction was rolled back whole, so it is simply run again.
- */
-static bool deadlock_retry(dj_populate *p, int attempt, dj_err *err)
-{
-	if (attempt >= 4 || dj_db_error_class(p->db) != DJ_DB_E_DEADLOCK)
-		return false;
-	dj_err_clear(err);
-	struct timespec nap = {0, 20000000L << attempt}; /* 20 ms, 40, 80, 160 */
-	nanosleep(&nap, NULL);
-	return true;
-}
-
 static int load_keys(dj_populate *p, dj_err *err)
 {
 	int rc;
@@ -174,11 +158,7 @@ static int load_keys(dj_populate *p, dj_err *err)
 		o.delay = -1;
 		if (p->priority >= 0)
 			o.priority = p->priority;
-		for (int attempt = 0;; attempt++)
-			if ((rc = dj_jobs_refresh(p->db, &p->jt, &p->ks, &o, &r, err)) == 0 ||
-			    !deadlock_retry(p, attempt, err))
-				break;
-		if (rc < 0)
+		if ((rc = dj_jobs_refresh(p->db, &p->jt, &p->ks, &o, &r, err)) < 0)
 			return rc;
 		return dj_jobs_pending(p->db, &p->jt, &p->ks, p->where, p->priority, p->max_calls,
 		                       &p->keys, err);
@@ -273,13 +253,8 @@ static int pop_plan(void *ctx, dj_job_sink *sink, size_t want, dj_err *err)
 		         : dj_err_set(err, DJ_ENOMEM, "out of memory");
 		for (size_t i = p->next; rc == 0 && i < end; i++)
 			rc = dj_keys_add_from(&sub, &p->keys, i, err);
-		for (int attempt = 0; rc == 0; attempt++) {
-			memset(got, 0, (end - p->next) * sizeof(bool)); /* a failed try may have set some */
+		if (rc == 0)
 			rc = dj_jobs_reserve_many(p->db, &p->jt, &sub, &p->w, got, &n, err);
-			if (rc == 0 || !deadlock_retry(p, attempt, err))
-				break;
-			rc = 0;
-		}
 		size_t i = p->next;
 		for (; rc == 0 && i < end; i++)
 			if (got[i - p->next] && (rc = push_key(p, sink, i, err)) > 0) {

@@ -330,20 +330,11 @@ static int mark_pending(dj_populate *p, keyrow *rows, size_t n, dj_err *err)
 		if (rc == 0)
 			rc = dj_keys_query(&still, p->db, sql.ptr, par, np, err);
 		for (size_t s = 0; rc == 0 && s < still.n; s++)
-			for (size_t i = from; i < to; i++) {
-				bool same = !rows[i].pending;
-				for (size_t c = 0; same && c < nk; c++) {
-					const char *a = still.vals[s * nk + c];
-					const char *v = p->keys.vals[rows[i].idx * nk + c];
-					size_t al = still.lens[s * nk + c];
-					same = a && v && al == p->keys.lens[rows[i].idx * nk + c] &&
-					       !memcmp(a, v, al);
-				}
-				if (same) {
+			for (size_t i = from; i < to; i++)
+				if (!rows[i].pending && dj_keys_equal(&still, s, &p->keys, rows[i].idx)) {
 					rows[i].pending = true;
 					break;
 				}
-			}
 		free(par);
 		dj_keys_dispose(&still);
 		dj_buf_dispose(&sql);
