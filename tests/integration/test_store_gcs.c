@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -115,6 +116,50 @@ static void service_account_token_shared_and_cached(void **state)
 	assert_int_equal(grants("jwt") - before, 1);
 	dj_store_close(a);
 	dj_store_close(b);
+}
+
+typedef struct worker {
+	int id, failures;
+} worker;
+
+/* One store per thread (stores/store.h), all with the same key file: the cache is shared. */
+static void *thread_puts(void *arg)
+{
+	worker *w = arg;
+	dj_store_spec s = spec_with(env("DJ_TEST_GCS_KEYFILE"), NULL);
+	dj_store *st = NULL;
+	dj_err err = DJ_ERR_INIT;
+	char key[32];
+	if (dj_store_open(&st, &s, &err) != 0)
+		return w->failures++, NULL;
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "thr/%d/%d", w->id, i);
+		if (dj_store_put(st, key, key, strlen(key), 0, &err) != 0)
+			w->failures++;
+	}
+	dj_store_close(st);
+	return NULL;
+}
+
+static void token_fetched_once_by_concurrent_threads(void **state)
+{
+	(void)state;
+	enum { T = 6 };
+	dj_store_spec s = spec_with(env("DJ_TEST_GCS_KEYFILE"), NULL);
+	dj_store *holder = open_spec(&s, NULL); /* keeps the cache entry alive for all threads */
+	pthread_t th[T];
+	worker w[T];
+	long before = grants("jwt");
+	for (int i = 0; i < T; i++) {
+		w[i] = (worker){i, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, thread_puts, &w[i]), 0);
+	}
+	for (int i = 0; i < T; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+	}
+	assert_int_equal(grants("jwt") - before, 1);
+	dj_store_close(holder);
 }
 
 static void token_refreshed_before_expiry(void **state)
@@ -401,6 +446,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(service_account_token_shared_and_cached),
+	    cmocka_unit_test(token_fetched_once_by_concurrent_threads),
 	    cmocka_unit_test(token_refreshed_before_expiry),
 	    cmocka_unit_test(authorized_user_refresh_grant),
 	    cmocka_unit_test(metadata_server),
