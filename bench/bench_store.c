@@ -7,13 +7,13 @@
  *                                seconds: src (write DIR/src.bin), put / put-nosync (put_file of
  *                                it, with fsync or without), put-mem (from memory), get (into
  *                                memory)
- *   bench_store s3|azure MB      upload and download of MB megabytes: parts (8 MiB, 8 in
- *                                flight) against one single-stream request
+ *   bench_store s3|azure|gcs MB  upload and download of MB megabytes: parts (8 MiB, 8 in
+ *                                flight; gcs: composed) against one single-stream request
  *   bench_store list KIND N      N small objects: put (8 threads), list, remove_many, objects/s;
- *                                KIND is s3, azure or file:DIR
+ *                                KIND is s3, azure, gcs or file:DIR
  *
- * s3 and azure read the test servers' variables (tests/services/s3rver.sh, azurite.sh) and
- * work below a location of their own, removed at the end.
+ * s3, azure and gcs read the test servers' variables (tests/services/s3rver.sh, azurite.sh,
+ * gcs.sh) and work below a location of their own, removed at the end.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +79,10 @@ static void spec_for(const char *kind, dj_store_spec *spec, char *loc)
 	} else if (!strcmp(kind, "azure")) {
 		spec->container = (char *)env("DJ_TEST_AZURE_CONTAINER");
 		spec->connection_string = (char *)env("DJ_TEST_AZURE_CONNECTION_STRING");
+	} else if (!strcmp(kind, "gcs")) {
+		spec->endpoint = (char *)env("DJ_TEST_GCS_ENDPOINT");
+		spec->bucket = (char *)env("DJ_TEST_GCS_BUCKET");
+		spec->token = (char *)env("DJ_TEST_GCS_KEYFILE");
 	} else if (strcmp(kind, "file") != 0) {
 		fprintf(stderr, "bench_store: unknown store kind '%s'\n", kind);
 		exit(2);
@@ -391,12 +395,13 @@ int main(int argc, char **argv)
 {
 	if (argc == 5 && !strcmp(argv[1], "file"))
 		return bench_file(argv[2], (size_t)(strtod(argv[3], NULL) * MB), argv[4]);
-	if (argc == 3 && (!strcmp(argv[1], "s3") || !strcmp(argv[1], "azure")))
+	if (argc == 3 &&
+	    (!strcmp(argv[1], "s3") || !strcmp(argv[1], "azure") || !strcmp(argv[1], "gcs")))
 		return bench_cloud(argv[1], (size_t)(strtod(argv[2], NULL) * MB));
 	if (argc == 4 && !strcmp(argv[1], "list"))
 		return bench_list(argv[2], strtoul(argv[3], NULL, 10));
 	fprintf(stderr,
-	        "usage: bench_store file DIR MB src|put|put-nosync|put-mem|get | s3|azure MB"
-	        " | list s3|azure|file:DIR N\n");
+	        "usage: bench_store file DIR MB src|put|put-nosync|put-mem|get | s3|azure|gcs MB"
+	        " | list s3|azure|gcs|file:DIR N\n");
 	return 2;
 }

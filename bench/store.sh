@@ -2,15 +2,17 @@
 # Store benchmarks, run by hand (not by ctest): bench_store from a Release build, with cp and dd
 # beside the file figures, and the test servers of tests/services (started here unless their
 # DJ_TEST_* variables are set, stopped at the end). All data is deleted afterwards.
-# Usage: bench/store.sh [file|s3|azure|list]...   (default: all; about 3 minutes)
+# Usage: bench/store.sh [file|s3|azure|gcs|list]...   (default: all; about 4 minutes)
 # Environment: DJ_BENCH_BUILD_DIR (default build-bench), DJ_BENCH_DIR (where the file benchmark
 # writes, default /tmp: put it on the disk you care about), BENCH_FILE_MB (1000),
-# BENCH_CLOUD_MB (256), BENCH_OBJECTS (10000), BENCH_AZURE_OBJECTS (2000).
+# BENCH_CLOUD_MB (256), BENCH_OBJECTS (10000), BENCH_AZURE_OBJECTS (2000), BENCH_GCS_MB (100: the
+# emulator refuses request bodies over 130 MB), BENCH_GCS_OBJECTS (2000).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${DJ_BENCH_BUILD_DIR:-$root/build-bench}
 file_mb=${BENCH_FILE_MB:-1000} cloud_mb=${BENCH_CLOUD_MB:-256} objects=${BENCH_OBJECTS:-10000}
 azure_objects=${BENCH_AZURE_OBJECTS:-2000}
+gcs_mb=${BENCH_GCS_MB:-100} gcs_objects=${BENCH_GCS_OBJECTS:-2000}
 work=$(mktemp -d "${DJ_BENCH_DIR:-/tmp}/djrun-bench-store.XXXXXX")
 started=()
 cleanup() {
@@ -91,12 +93,13 @@ bench_file() {
 	rm -rf "$d"
 }
 
-for b in ${*:-file s3 azure list}; do
+for b in ${*:-file s3 azure gcs list}; do
 	echo "== $b"
 	case $b in
 	file) bench_file ;;
 	s3) server DJ_TEST_S3_ENDPOINT s3rver && "$bench" s3 "$cloud_mb" ;;
 	azure) server DJ_TEST_AZURE_CONNECTION_STRING azurite && "$bench" azure "$cloud_mb" ;;
+	gcs) server DJ_TEST_GCS_ENDPOINT gcs && "$bench" gcs "$gcs_mb" ;;
 	list)
 		mkdir -p "$work/list"
 		"$bench" list "file:$work/list" "$objects"
@@ -104,7 +107,8 @@ for b in ${*:-file s3 azure list}; do
 		# Azurite deletes in O(blobs in the container) (LokiJS re-indexes after each removal):
 		# 10,000 would take about 6 minutes, so azure gets fewer
 		server DJ_TEST_AZURE_CONNECTION_STRING azurite && "$bench" list azure "$azure_objects"
+		server DJ_TEST_GCS_ENDPOINT gcs && "$bench" list gcs "$gcs_objects"
 		;;
-	*) echo "unknown benchmark '$b' (file, s3, azure, list)" >&2; exit 2 ;;
+	*) echo "unknown benchmark '$b' (file, s3, azure, gcs, list)" >&2; exit 2 ;;
 	esac
 done

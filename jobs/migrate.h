@@ -82,6 +82,8 @@ typedef struct dj_migrate {
 	size_t item_bytes;   /* bytes of old values per work item (0 = 4 MiB) */
 	size_t verify_rows;  /* rows per verify item (0 = 64) */
 	bool no_sync;        /* file store: skip fsync (benchmarks, scratch stores) */
+	bool array_target;   /* migrate to-npy / to-object (jobs/migrate_array.h): the codec is
+	                        <npy@s> or <object@s> and the source a <blob> or <blob@> column */
 	/* rank 0: how to connect */
 	int (*connect)(void *arg, dj_db **db, dj_err *err);
 	void *connect_arg;
@@ -114,7 +116,8 @@ typedef struct dj_migrate {
 } dj_migrate;
 
 /* Check the options and derive `target` and `spec` (every rank; no I/O). DJ_EUSAGE naming what
- * is wrong: a codec other than <blob@s>/<attach@s>, a store that is not configured. */
+ * is wrong: a codec other than <blob@s>/<attach@s> (<npy@s>/<object@s> with array_target), a
+ * store that is not configured. */
 int dj_migrate_init(dj_migrate *m, dj_err *err);
 
 /*
@@ -126,7 +129,8 @@ int dj_migrate_init(dj_migrate *m, dj_err *err);
 int dj_migrate_open(dj_migrate *m, dj_err *err);
 
 /* Rank 0: counts and sample paths for the plan or the status (state must be NOT_STARTED or
- * IN_FLIGHT; other states give zeros but `rows`). */
+ * IN_FLIGHT; other states give zeros but `rows`). Array targets (<npy@>, <object@>): no sample
+ * paths (their paths are drawn per row: dj_migrate_array_survey). */
 int dj_migrate_survey_run(dj_migrate *m, dj_migrate_survey *out, dj_err *err);
 
 /* Rank 0: add the new column when the migration has not started (state becomes IN_FLIGHT). */
@@ -150,6 +154,9 @@ extern const dj_job dj_migrate_fill_job;
 extern const dj_job dj_migrate_verify_job;
 
 /* --- shared inside the migrate files (migrate_*.c) ----------------------------------------- */
+
+/* <npy@s> or <object@s>: a target of migrate to-npy / to-object. */
+bool dj_migrate__array_codec(const dj_coltype *t);
 
 /* Item reader: the next length-prefixed field. */
 typedef struct dj_migrate__rd {

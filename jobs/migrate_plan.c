@@ -53,6 +53,13 @@ int dj_migrate_init(dj_migrate *m, dj_err *err)
 	int rc = dj_coltype_parse(c, strlen(c), m->default_store, &m->target, err);
 	if (rc < 0)
 		return dj_err_set(err, DJ_EUSAGE, "migrate: --codec: %s", err->msg);
+	if (m->array_target) {
+		if (!dj_migrate__array_codec(&m->target))
+			return dj_err_set(err, DJ_EUSAGE,
+			                  "migrate: the target must be <npy@store> or <object@store>, "
+			                  "not '%s'", c);
+		return find_spec(m, err);
+	}
 	if (!m->target.codec || !m->target.has_store ||
 	    (m->target.codec->id != DJ_CODEC_BLOB && m->target.codec->id != DJ_CODEC_ATTACH))
 		return dj_err_set(err, DJ_EUSAGE,
@@ -83,6 +90,12 @@ static char *join3(const char *a, const char *b, const char *c)
 	return s;
 }
 
+bool dj_migrate__array_codec(const dj_coltype *t)
+{
+	return t->codec && t->has_store &&
+	       (t->codec->id == DJ_CODEC_NPY || t->codec->id == DJ_CODEC_OBJECT);
+}
+
 /* Which columns exist tells the state (see migrate.h). */
 static int find_state(dj_migrate *m, dj_err *err)
 {
@@ -92,6 +105,10 @@ static int find_state(dj_migrate *m, dj_err *err)
 	const char *tname = m->target.codec->name;
 	bool codec_same = a->kind == DJ_ATTR_CODEC && a->coltype.codec &&
 	                  a->coltype.codec->id == m->target.codec->id;
+	/* to-npy / to-object read <blob> and <blob@s> columns */
+	bool array = dj_migrate__array_codec(&m->target);
+	bool blob_source = a->kind == DJ_ATTR_CODEC && a->coltype.codec &&
+	                   a->coltype.codec->id == DJ_CODEC_BLOB;
 	if (codec_same && a->coltype.has_store) {
 		if (strcmp(a->coltype.store, m->target.store))
 			return dj_err_set(err, DJ_EUSAGE,
@@ -100,7 +117,11 @@ static int find_state(dj_migrate *m, dj_err *err)
 		m->state = bak ? DJ_MIGRATE_SWAPPED : DJ_MIGRATE_DONE;
 		return 0;
 	}
-	if (!codec_same)
+	if (array && !blob_source)
+		return dj_err_set(err, DJ_EUSAGE,
+		                  "%s.%s.%s is %s: only a <blob> or <blob@> column can become <%s@%s>",
+		                  m->t->schema, m->t->name, a->name, a->type, tname, m->target.store);
+	if (!array && !codec_same)
 		return dj_err_set(err, DJ_EUSAGE,
 		                  "%s.%s.%s is %s: only an in-table <%s> column can become <%s@%s>",
 		                  m->t->schema, m->t->name, a->name, a->type, tname, tname,
@@ -248,20 +269,27 @@ int dj_migrate_survey_run(dj_migrate *m, dj_migrate_survey *out, dj_err *err)
 	memset(out, 0, sizeof(*out));
 	bool active = m->state == DJ_MIGRATE_NOT_STARTED || m->state == DJ_MIGRATE_IN_FLIGHT;
 	bool inflight = m->state == DJ_MIGRATE_IN_FLIGHT;
+	dj_buf len = DJ_BUF_INIT; /* what OCTET_LENGTH measures (PostgreSQL: json(b) as text) */
 	int rc = dj_migrate__ident(m, &col, m->a->name, err);
 	if (rc == 0 && inflight)
 		rc = dj_migrate__ident(m, &tmp, m->tmp_col, err);
+	if (rc == 0 && dj_buf_addf(&len, "%s%s", col.ptr,
+	                           dj_db_backend_id(m->db) == DJ_DB_POSTGRESQL &&
+	                                   dj_coltype_column(&m->a->coltype) == DJ_COLUMN_JSON
+	                               ? "::text"
+	                               : "") < 0)
+		rc = nomem(err);
 	if (rc == 0 && active && inflight)
 		rc = dj_buf_addf(&sql,
 		                 "SELECT COUNT(*), COUNT(%s), COALESCE(SUM(OCTET_LENGTH(%s)), 0), "
 		                 "COUNT(%s), COALESCE(SUM(CASE WHEN %s IS NULL THEN "
 		                 "OCTET_LENGTH(%s) ELSE 0 END), 0) FROM %s",
-		                 col.ptr, col.ptr, tmp.ptr, tmp.ptr, col.ptr, m->qtable);
+		                 col.ptr, len.ptr, tmp.ptr, tmp.ptr, len.ptr, m->qtable);
 	else if (rc == 0 && active)
 		rc = dj_buf_addf(&sql,
 		                 "SELECT COUNT(*), COUNT(%s), COALESCE(SUM(OCTET_LENGTH(%s)), 0), "
 		                 "0, COALESCE(SUM(OCTET_LENGTH(%s)), 0) FROM %s",
-		                 col.ptr, col.ptr, col.ptr, m->qtable);
+		                 col.ptr, len.ptr, len.ptr, m->qtable);
 	else if (rc == 0)
 		rc = dj_buf_addf(&sql, "SELECT COUNT(*), COUNT(%s), 0, COUNT(%s), 0 FROM %s",
 		                 col.ptr, col.ptr, m->qtable);
@@ -280,9 +308,9 @@ int dj_migrate_survey_run(dj_migrate *m, dj_migrate_survey *out, dj_err *err)
 		rc = 0;
 	}
 	dj_db_rows_free(rows);
-	if (rc == 0 && active)
+	if (rc == 0 && active && !dj_migrate__array_codec(&m->target))
 		rc = samples(m, out, err);
-	dj_buf_dispose(&sql), dj_buf_dispose(&col), dj_buf_dispose(&tmp);
+	dj_buf_dispose(&sql), dj_buf_dispose(&col), dj_buf_dispose(&tmp), dj_buf_dispose(&len);
 	return rc < 0 ? rc : 0;
 }
 

@@ -24,6 +24,8 @@ int dj_cmd_status(int argc, char **argv);   /* runner/cmd_status.c */
 int dj_cmd_migrate(int argc, char **argv);  /* runner/cmd_migrate.c */
 int dj_cmd_migrate_legacy(int argc, char **argv); /* runner/cmd_migrate_legacy.c */
 bool dj_cmd_migrate_legacy_wants(int argc, char **argv); /* migrate legacy-external, status SCHEMA */
+int dj_cmd_migrate_array(int argc, char **argv); /* runner/cmd_migrate_array.c: to-npy, to-object */
+bool dj_cmd_migrate_array_wants(int argc, char **argv); /* migrate to-npy, to-object */
 
 /*
  * Load the configuration as datajoint-python would: the process environment, and datajoint.json

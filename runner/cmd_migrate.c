@@ -58,7 +58,9 @@ static void help(FILE *out)
 	    "  --config FILE    datajoint.json to use\n"
 	    "  --json           the plan, status or report as one JSON object on stdout\n\n"
 	    "exit codes: 0 done (or nothing to do), 1 failed (rows not verified: see the message),\n"
-	    "            2 usage, 3 database unreachable, 75 stopped by a signal (run again)\n");
+	    "            2 usage, 3 database unreachable, 75 stopped by a signal (run again)\n\n"
+	    "Array blobs to schema-addressed .npy, HDF5 or Zarr: djrun migrate to-npy --help,\n"
+	    "djrun migrate to-object --help.\n");
 }
 
 typedef struct args {
@@ -118,7 +120,8 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 	if (!a->action)
 		return dj_cli_usage_error("migrate", "expected an action: to-store or status");
 	if (strcmp(a->action, "to-store") && strcmp(a->action, "status"))
-		return dj_cli_usage_error("migrate", "unknown action '%s' (to-store, legacy-external, status)",
+		return dj_cli_usage_error("migrate", "unknown action '%s' (to-store, to-npy, to-object, "
+		                          "legacy-external, status)",
 		                          a->action);
 	if (!a->target)
 		return dj_cli_usage_error("migrate", "expected SCHEMA.Table.attr");
@@ -395,6 +398,8 @@ static int run_execute(const args *a, dj_migrate *m, dj_cli_conn *c)
 
 int dj_cmd_migrate(int argc, char **argv)
 {
+	if (dj_cmd_migrate_array_wants(argc, argv))
+		return dj_cmd_migrate_array(argc, argv); /* runner/cmd_migrate_array.c */
 	args a;
 	dj_config cfg;
 	dj_migrate m;
