@@ -73,10 +73,10 @@ typedef struct dj_legacy_col {
 	char *user_comment; /* after the marker */
 	bool nullable;
 	dj_legacy_kind kind;
-	char *store;        /* NULL for in-table kinds */
-	char *fk;           /* the foreign key to `~external_<store>` on the column, NULL if none */
+	char *store; /* NULL for in-table kinds */
+	char *fk;    /* the foreign key to `~external_<store>` on the column, NULL if none */
 	dj_legacy_state state;
-	char **pk;          /* the table's primary key */
+	char **pk; /* the table's primary key */
 	size_t npk;
 	dj_db_type *pk_types; /* result classes of the key columns (learnt from the first page) */
 	/* survey counts */
@@ -88,8 +88,8 @@ typedef struct dj_legacy {
 	const char *schema_name;
 	const dj_store_spec *specs;
 	size_t nspecs;
-	bool move;          /* remove each old object once its new one verified */
-	size_t item_rows;   /* rows per work item (0 = 64) */
+	bool move;        /* remove each old object once its new one verified */
+	size_t item_rows; /* rows per work item (0 = 64) */
 	bool no_sync;
 	int (*connect)(void *arg, dj_db **db, dj_err *err);
 	void *connect_arg;
@@ -98,8 +98,8 @@ typedef struct dj_legacy {
 	dj_db *db;
 	dj_legacy_col *cols;
 	size_t ncols;
-	size_t plan_col;     /* the column the plan is at */
-	dj_buf cursor;       /* the last planned key of plan_col: npk u32 fields */
+	size_t plan_col; /* the column the plan is at */
+	dj_buf cursor;   /* the last planned key of plan_col: npk u32 fields */
 	bool cursor_set, plan_done, stopped;
 	uint64_t rows_filled, bytes_copied, rows_verified, rows_bad, rows_reset, rows_failed;
 	char first_bad[512];
@@ -143,8 +143,8 @@ int dj_legacy__qtable(const dj_legacy *m, const char *table, const char *name, d
 /* `_<col><suffix>` */
 char *dj_legacy__aux(const char *col, const char *suffix);
 /* The key columns as text parameters (bytes for binary keys) from u32 fields read off `r`. */
-int dj_legacy__key_params(const dj_legacy_col *c, const uint8_t **p, size_t *left,
-                          dj_db_param *par, dj_err *err);
+int dj_legacy__key_params(const dj_legacy_col *c, const uint8_t **p, size_t *left, dj_db_param *par,
+                          dj_err *err);
 /* "{a=1, b='x'}" from u32 key fields. */
 int dj_legacy__key_text(const dj_legacy_col *c, const uint8_t **p, size_t *left, dj_buf *out,
                         dj_err *err);

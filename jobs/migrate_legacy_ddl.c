@@ -44,8 +44,8 @@ static int exec_sql(dj_legacy *m, const dj_buf *sql, const dj_legacy_col *c, con
 {
 	int rc = dj_db_exec(m->db, sql->ptr, NULL, 0, err);
 	if (rc < 0)
-		dj_err_context(err, "migrate legacy-external %s.%s.%s: %s", m->schema_name, c->table,
-		               c->column, what);
+		dj_err_context(err, "migrate legacy-external %s.%s.%s: %s", m->schema_name,
+		               c->table, c->column, what);
 	return rc;
 }
 
@@ -218,11 +218,12 @@ int dj_legacy_finalize(dj_legacy *m, size_t *dropped, dj_err *err)
 	*dropped = 0;
 	for (size_t i = 0; i < m->ncols; i++)
 		if (m->cols[i].store && m->cols[i].state != DJ_LEGACY_SWAPPED)
-			return dj_err_set(err, DJ_EUSAGE,
-			                  "migrate legacy-external %s.%s.%s: --finalize needs every "
-			                  "column swapped (this one: %s); run --execute first",
-			                  m->schema_name, m->cols[i].table, m->cols[i].column,
-			                  dj_legacy_state_name(m->cols[i].state));
+			return dj_err_set(
+			    err, DJ_EUSAGE,
+			    "migrate legacy-external %s.%s.%s: --finalize needs every "
+			    "column swapped (this one: %s); run --execute first",
+			    m->schema_name, m->cols[i].table, m->cols[i].column,
+			    dj_legacy_state_name(m->cols[i].state));
 	for (size_t i = 0; rc == 0 && i < m->ncols; i++) {
 		dj_legacy_col *c = &m->cols[i];
 		if (!c->store)

@@ -4,8 +4,8 @@
  * objects; rank 0 writes (fill) or resets (verify) the hidden column, one transaction per batch.
  *
  * Item:   u32 nrows, u32 column index, u32 kind, u32 npk, the store name (u32 + text): workers
- *         have no database, so an item says all they need. Then per row: npk key fields (u32 length + text), the
- *         uuid (u32 + 16 bytes), u32 flags (1: a ~external row exists, 2: contents_hash set),
+ *         have no database, so an item says all they need. Then per row: npk key fields (u32 length
+ * + text), the uuid (u32 + 16 bytes), u32 flags (1: a ~external row exists, 2: contents_hash set),
  *         attachment name, file path, contents hash (u32 + bytes each), u64 timestamp, and for
  *         verify the filled JSON (u32 + text).
  * Result: per row u32 status (0 ok), u32 + text (the JSON, or the error), u64 bytes written.
@@ -39,8 +39,7 @@ static int put_text(dj_buf *b, const char *s)
 }
 
 /* One row of a page (key, 0.14 value, the ~external columns [, the JSON]) into the item. */
-static int put_row(const dj_legacy_col *c, dj_db_rows *rows, bool verify, dj_buf *item,
-                   dj_err *err)
+static int put_row(const dj_legacy_col *c, dj_db_rows *rows, bool verify, dj_buf *item, dj_err *err)
 {
 	size_t k = c->npk;
 	int rc = 0;
@@ -75,7 +74,8 @@ static int put_row(const dj_legacy_col *c, dj_db_rows *rows, bool verify, dj_buf
 static int copy_text(dj_bytes v, char *out, size_t cap, dj_err *err)
 {
 	if (v.len >= cap || memchr(v.ptr, 0, v.len))
-		return dj_err_set(err, DJ_EFORMAT, "migrate legacy-external: bad name in work item");
+		return dj_err_set(err, DJ_EFORMAT,
+		                  "migrate legacy-external: bad name in work item");
 	memcpy(out, v.ptr, v.len);
 	out[v.len] = 0;
 	return 0;
@@ -94,7 +94,8 @@ static int get_row(const dj_legacy_col *c, dj_migrate__rd *r, bool verify, row *
 	if (rc == 0)
 		rc = dj_migrate__get_field(r, false, &v, err);
 	if (rc == 0 && v.len != 16)
-		rc = dj_err_set(err, DJ_EFORMAT, "migrate legacy-external: a 0.14 value is not 16 "
+		rc = dj_err_set(err, DJ_EFORMAT,
+		                "migrate legacy-external: a 0.14 value is not 16 "
 		                "bytes");
 	if (rc == 0)
 		memcpy(x->o.uuid, v.ptr, 16);
@@ -129,8 +130,8 @@ static int get_row(const dj_legacy_col *c, dj_migrate__rd *r, bool verify, row *
 }
 
 /* The item header: row count, column index and, in `wc`, what a worker needs of the column. */
-static int get_head(dj_migrate__rd *r, uint32_t *n, uint32_t *ci, dj_legacy_col *wc,
-                    char *store, size_t cap, dj_err *err)
+static int get_head(dj_migrate__rd *r, uint32_t *n, uint32_t *ci, dj_legacy_col *wc, char *store,
+                    size_t cap, dj_err *err)
 {
 	uint32_t kind = 0, npk = 0;
 	dj_bytes st;
@@ -165,8 +166,8 @@ static int push_item(dj_job_sink *sink, dj_buf *item, uint32_t nrows, dj_err *er
 	return rc;
 }
 
-static int plan_page(dj_legacy *m, dj_legacy_col *c, bool verify, dj_job_sink *sink,
-                     size_t want, size_t *got, dj_err *err)
+static int plan_page(dj_legacy *m, dj_legacy_col *c, bool verify, dj_job_sink *sink, size_t want,
+                     size_t *got, dj_err *err)
 {
 	dj_buf cols = DJ_BUF_INIT, where = DJ_BUF_INIT, item = DJ_BUF_INIT;
 	dj_db_rows *rows = NULL;
@@ -289,18 +290,21 @@ static int work(dj_legacy *m, const dj_bytes *item, bool verify, dj_buf *result,
 		if ((rc = get_row(&wc, &r, verify, &x, err)) < 0)
 			break;
 		dj_buf_reset(&json);
-		int one = !x.has_ext ? dj_err_set(&e, DJ_ENOTFOUND, "no ~external_%s row for this "
-		                                  "uuid", x.o.store)
-		          : verify   ? dj_legacy__check(m, &x.o, (const char *)x.json.ptr, x.json.len, &e)
-		                     : dj_legacy__convert(m, &x.o, &json, &copied, &e);
+		int one = !x.has_ext ? dj_err_set(&e, DJ_ENOTFOUND,
+		                                  "no ~external_%s row for this "
+		                                  "uuid",
+		                                  x.o.store)
+		          : verify
+		              ? dj_legacy__check(m, &x.o, (const char *)x.json.ptr, x.json.len, &e)
+		              : dj_legacy__convert(m, &x.o, &json, &copied, &e);
 		if (one == DJ_ENOMEM) {
 			*err = e;
 			rc = one;
 			break;
 		}
 		const char *txt = one < 0 ? e.msg : json.ptr;
-		if (dj_migrate__put_u32(result, one < 0 ? 1u : 0u) < 0 || put_text(result, txt) < 0 ||
-		    dj_migrate__put_u64(result, copied) < 0)
+		if (dj_migrate__put_u32(result, one < 0 ? 1u : 0u) < 0 ||
+		    put_text(result, txt) < 0 || dj_migrate__put_u64(result, copied) < 0)
 			rc = nomem(err);
 	}
 	dj_buf_dispose(&json);
@@ -323,8 +327,7 @@ static void note_bad(dj_legacy *m, const dj_legacy_col *c, dj_migrate__rd key, c
 	dj_buf_dispose(&k);
 }
 
-static int update_sql(dj_legacy *m, const dj_legacy_col *c, bool reset, dj_buf *sql,
-                      dj_err *err)
+static int update_sql(dj_legacy *m, const dj_legacy_col *c, bool reset, dj_buf *sql, dj_err *err)
 {
 	char *tmp = dj_legacy__aux(c->column, "_migrating");
 	int rc = tmp && dj_buf_adds(sql, "UPDATE ") == 0 ? 0 : nomem(err);

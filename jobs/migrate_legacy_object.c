@@ -23,8 +23,7 @@ static void hex(const uint8_t d[16], char out[33])
 }
 
 /* MD5 of p[0..n) equals `uuid`; otherwise err names what and both digests. */
-static int md5_is(const void *p, size_t n, const uint8_t uuid[16], const char *what,
-                  dj_err *err)
+static int md5_is(const void *p, size_t n, const uint8_t uuid[16], const char *what, dj_err *err)
 {
 	dj_md5 h = DJ_MD5_INIT;
 	uint8_t d[16];
@@ -43,8 +42,8 @@ static int md5_is(const void *p, size_t n, const uint8_t uuid[16], const char *w
 }
 
 /* The store now holds `key` with MD5 `uuid`: 1; absent or different: 0 (size in *n). */
-static int holds(dj_store *st, const char *key, const uint8_t uuid[16], dj_buf *tmp,
-                 size_t *n, dj_err *err)
+static int holds(dj_store *st, const char *key, const uint8_t uuid[16], dj_buf *tmp, size_t *n,
+                 dj_err *err)
 {
 	dj_err e2 = DJ_ERR_INIT;
 	dj_buf_reset(tmp);
@@ -71,15 +70,17 @@ int dj_legacy__convert(dj_legacy *m, const dj_legacy_obj *o, dj_buf *json, uint6
 		return rc;
 	if (o->kind == DJ_LEGACY_FILEPATH) {
 		/* the file stays: check it is the one 0.14 recorded, and describe it */
-		rc = md5_is(o->filepath, strlen(o->filepath), o->uuid, "the recorded file path", err);
+		rc = md5_is(o->filepath, strlen(o->filepath), o->uuid, "the recorded file path",
+		            err);
 		if (rc == 0 && (rc = dj_store_get(st, o->filepath, &data, err)) == DJ_ENOTFOUND)
-			dj_err_set(err, DJ_ENOTFOUND, "file %s is missing from store %s", o->filepath,
-			           o->store);
+			dj_err_clear(err),
+			    dj_err_set(err, DJ_ENOTFOUND, "file %s is missing from store %s",
+			               o->filepath, o->store);
 		if (rc == 0 && o->has_contents_hash)
 			rc = md5_is(data.ptr, data.len, o->contents_hash, o->filepath, err);
 		if (rc == 0)
-			rc = dj_filepath_meta_build(json, o->filepath, o->store, true, data.len, false,
-			                            o->ts, 0, err);
+			rc = dj_filepath_meta_build(json, o->filepath, o->store, true, data.len,
+			                            false, o->ts, 0, err);
 		goto out;
 	}
 	rc = dj_legacy__hash_json(m, o->store, o->uuid, 0, &path, &tmp, err); /* the path */
@@ -94,7 +95,8 @@ int dj_legacy__convert(dj_legacy *m, const dj_legacy_obj *o, dj_buf *json, uint6
 	}
 	if (!have) {
 		if (dj_legacy__old_key(m->schema_name, o->uuid,
-		                       o->kind == DJ_LEGACY_ATTACH ? o->attach_name : NULL, &old) < 0) {
+		                       o->kind == DJ_LEGACY_ATTACH ? o->attach_name : NULL,
+		                       &old) < 0) {
 			rc = nomem(err);
 			goto out;
 		}
@@ -105,8 +107,10 @@ int dj_legacy__convert(dj_legacy *m, const dj_legacy_obj *o, dj_buf *json, uint6
 		}
 		rc = dj_store_get(st, old.ptr, &data, err);
 		if (rc == DJ_ENOTFOUND)
-			rc = dj_err_set(err, DJ_ENOTFOUND, "0.14 object %s is missing from store %s",
-			                old.ptr, o->store);
+			dj_err_clear(err),
+			    rc = dj_err_set(err, DJ_ENOTFOUND,
+			                    "0.14 object %s is missing from store %s", old.ptr,
+			                    o->store);
 		if (rc == 0)
 			rc = md5_is(data.ptr, data.len, o->uuid, old.ptr, err);
 		if (rc == 0)
@@ -115,11 +119,13 @@ int dj_legacy__convert(dj_legacy *m, const dj_legacy_obj *o, dj_buf *json, uint6
 			*copied = data.len;
 		/* what the store now holds, not what was sent */
 		if (rc == 0 && (have = holds(st, path.ptr, o->uuid, &tmp, &n, err)) <= 0)
-			rc = have < 0 ? have
-			              : dj_err_set(err, DJ_ECONFLICT,
-			                           "hash mismatch: %s reads back different from what was "
-			                           "written",
-			                           path.ptr);
+			rc =
+			    have < 0
+			        ? have
+			        : dj_err_set(err, DJ_ECONFLICT,
+			                     "hash mismatch: %s reads back different from what was "
+			                     "written",
+			                     path.ptr);
 	}
 	if (rc == 0) {
 		dj_buf_reset(&path);
@@ -130,8 +136,7 @@ out:
 	return rc;
 }
 
-int dj_legacy__check(dj_legacy *m, const dj_legacy_obj *o, const char *json, size_t jn,
-                     dj_err *err)
+int dj_legacy__check(dj_legacy *m, const dj_legacy_obj *o, const char *json, size_t jn, dj_err *err)
 {
 	dj_store *st = NULL;
 	dj_buf data = DJ_BUF_INIT, old = DJ_BUF_INIT;
@@ -144,11 +149,12 @@ int dj_legacy__check(dj_legacy *m, const dj_legacy_obj *o, const char *json, siz
 		if (rc == 0)
 			rc = md5_is(fm.path, strlen(fm.path), o->uuid, "the file path", err);
 		if (rc == 0 && (rc = dj_store_get(st, fm.path, &data, err)) == DJ_ENOTFOUND)
-			dj_err_set(err, DJ_ENOTFOUND, "file %s is missing from store %s", fm.path,
-			           o->store);
+			dj_err_clear(err),
+			    dj_err_set(err, DJ_ENOTFOUND, "file %s is missing from store %s",
+			               fm.path, o->store);
 		if (rc == 0 && (!fm.has_size || fm.size != data.len))
-			rc = dj_err_set(err, DJ_ECONFLICT, "size mismatch: %s holds %zu bytes", fm.path,
-			                data.len);
+			rc = dj_err_set(err, DJ_ECONFLICT, "size mismatch: %s holds %zu bytes",
+			                fm.path, data.len);
 		if (rc == 0 && o->has_contents_hash)
 			rc = md5_is(data.ptr, data.len, o->contents_hash, fm.path, err);
 		dj_object_meta_dispose(&fm);
@@ -160,10 +166,14 @@ int dj_legacy__check(dj_legacy *m, const dj_legacy_obj *o, const char *json, siz
 	dj_hash_from_digest(o->uuid, want);
 	rc = dj_hash_meta_parse(&hm, json, jn, err);
 	if (rc == 0 && strcmp(hm.hash, want))
-		rc = dj_err_set(err, DJ_ECONFLICT, "hash mismatch: metadata hash %s, the 0.14 uuid "
-		                "gives %s", hm.hash, want);
+		rc = dj_err_set(err, DJ_ECONFLICT,
+		                "hash mismatch: metadata hash %s, the 0.14 uuid "
+		                "gives %s",
+		                hm.hash, want);
 	if (rc == 0 && (rc = dj_store_get(st, hm.path, &data, err)) == DJ_ENOTFOUND)
-		dj_err_set(err, DJ_ENOTFOUND, "object %s is missing from store %s", hm.path, o->store);
+		dj_err_clear(err),
+		    dj_err_set(err, DJ_ENOTFOUND, "object %s is missing from store %s", hm.path,
+		               o->store);
 	if (rc == 0)
 		rc = md5_is(data.ptr, data.len, o->uuid, hm.path, err);
 	if (rc == 0 && (!hm.has_size || hm.size != data.len))
@@ -172,7 +182,8 @@ int dj_legacy__check(dj_legacy *m, const dj_legacy_obj *o, const char *json, siz
 	if (rc == 0 && m->move) {
 		/* verified: the 0.14 object may go (a missing one was removed before) */
 		if (dj_legacy__old_key(m->schema_name, o->uuid,
-		                       o->kind == DJ_LEGACY_ATTACH ? o->attach_name : NULL, &old) < 0)
+		                       o->kind == DJ_LEGACY_ATTACH ? o->attach_name : NULL,
+		                       &old) < 0)
 			rc = nomem(err);
 		else
 			rc = dj_store_remove(st, old.ptr, err);

@@ -14,11 +14,11 @@ typedef struct dj_legacy_obj {
 	dj_legacy_kind kind;
 	const char *store;
 	uint8_t uuid[16];
-	const char *attach_name;  /* ATTACH: `~external.attachment_name` */
-	const char *filepath;     /* FILEPATH: the store-relative path */
-	bool has_contents_hash;   /* FILEPATH: `~external.contents_hash` is set */
+	const char *attach_name; /* ATTACH: `~external.attachment_name` */
+	const char *filepath;    /* FILEPATH: the store-relative path */
+	bool has_contents_hash;  /* FILEPATH: `~external.contents_hash` is set */
 	uint8_t contents_hash[16];
-	int64_t ts;               /* FILEPATH: `~external.timestamp`, seconds since the epoch (UTC) */
+	int64_t ts; /* FILEPATH: `~external.timestamp`, seconds since the epoch (UTC) */
 } dj_legacy_obj;
 
 /*

@@ -54,8 +54,9 @@ int dj_legacy_survey(dj_legacy *m, dj_err *err)
 		if (rc == 0)
 			rc = dj_legacy__qtable(m, m->schema_name, c->table, &qt, err);
 		if (rc == 0 && !c->store) {
-			if (dj_buf_addf(&sql, "SELECT COUNT(*), COUNT(%s), COALESCE(SUM(LENGTH(%s)), 0) "
-			                      "FROM %s",
+			if (dj_buf_addf(&sql,
+			                "SELECT COUNT(*), COUNT(%s), COALESCE(SUM(LENGTH(%s)), 0) "
+			                "FROM %s",
 			                a.ptr, a.ptr, qt.ptr) < 0)
 				rc = nomem(err);
 			if (rc == 0)
@@ -71,17 +72,19 @@ int dj_legacy_survey(dj_legacy *m, dj_err *err)
 				     dj_buf_addf(&todo, "t.%s IS NULL", tmp.ptr) < 0;
 			else if (e1 == 0)
 				e1 = dj_buf_adds(&cnt, "0") < 0 ||
-				     dj_buf_adds(&todo, c->state == DJ_LEGACY_SWAPPED ? "FALSE" : "TRUE") < 0;
+				     dj_buf_adds(&todo, c->state == DJ_LEGACY_SWAPPED ? "FALSE"
+				                                                      : "TRUE") < 0;
 			if (e1)
 				rc = nomem(err);
 			if (rc == 0)
 				rc = dj_legacy__qtable(m, m->schema_name, ext.ptr, &qe, err);
 			if (rc == 0 &&
-			    dj_buf_addf(&sql,
-			                "SELECT COUNT(*), COUNT(t.%s), %s, COALESCE(SUM(e.size), 0), "
-			                "COALESCE(SUM(CASE WHEN %s THEN e.size END), 0) FROM %s t LEFT "
-			                "JOIN %s e ON e.hash = t.%s",
-			                a.ptr, cnt.ptr, todo.ptr, qt.ptr, qe.ptr, a.ptr) < 0)
+			    dj_buf_addf(
+			        &sql,
+			        "SELECT COUNT(*), COUNT(t.%s), %s, COALESCE(SUM(e.size), 0), "
+			        "COALESCE(SUM(CASE WHEN %s THEN e.size END), 0) FROM %s t LEFT "
+			        "JOIN %s e ON e.hash = t.%s",
+			        a.ptr, cnt.ptr, todo.ptr, qt.ptr, qe.ptr, a.ptr) < 0)
 				rc = nomem(err);
 			dj_buf_dispose(&cnt), dj_buf_dispose(&todo);
 			if (rc == 0)
@@ -114,13 +117,13 @@ static json_t *column_json(const dj_legacy_col *c)
 	dj_buf nc = DJ_BUF_INIT;
 	if (new_comment(c, &nc) < 0)
 		return NULL;
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:s, s:s, s:s}", "table",
-	                      c->table, "column", c->column, "old_type", c->old_type, "old_comment",
-	                      c->old_comment, "nullable", c->nullable, "kind",
-	                      dj_legacy_kind_name(c->kind), "store",
-	                      c->store ? json_string(c->store) : json_null(), "new_type",
-	                      c->store ? "json" : c->old_type, "new_comment", nc.ptr, "state",
-	                      dj_legacy_state_name(c->state));
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:s, s:s, s:s}", "table", c->table,
+	              "column", c->column, "old_type", c->old_type, "old_comment", c->old_comment,
+	              "nullable", c->nullable, "kind", dj_legacy_kind_name(c->kind), "store",
+	              c->store ? json_string(c->store) : json_null(), "new_type",
+	              c->store ? "json" : c->old_type, "new_comment", nc.ptr, "state",
+	              dj_legacy_state_name(c->state));
 	dj_buf_dispose(&nc);
 	return j;
 }
@@ -156,8 +159,7 @@ typedef struct plan_acc {
 } plan_acc;
 
 /* Every row of one external column: its target and, for blob/attach, the object to write. */
-static int plan_column(dj_legacy *m, dj_legacy_col *c, bool want_rows, plan_acc *acc,
-                       dj_err *err)
+static int plan_column(dj_legacy *m, dj_legacy_col *c, bool want_rows, plan_acc *acc, dj_err *err)
 {
 	dj_db_rows *rows = NULL;
 	dj_buf cols = DJ_BUF_INIT;
@@ -177,8 +179,8 @@ static int plan_column(dj_legacy *m, dj_legacy_col *c, bool want_rows, plan_acc 
 	while (rc == 0 && (rc = dj_db_rows_next(rows, err)) == 1) {
 		rc = 0;
 		dj_bytes u = dj_db_rows_value(rows, k);
-		json_t *r = json_pack("{s:s, s:s, s:o}", "table", c->table, "column", c->column, "key",
-		                      key_json(c, rows));
+		json_t *r = json_pack("{s:s, s:s, s:o}", "table", c->table, "column", c->column,
+		                      "key", key_json(c, rows));
 		if (!r) {
 			rc = nomem(err);
 			break;
@@ -191,8 +193,10 @@ static int plan_column(dj_legacy *m, dj_legacy_col *c, bool want_rows, plan_acc 
 			char hx[33];
 			dj_buf old = DJ_BUF_INIT, path = DJ_BUF_INIT, js = DJ_BUF_INIT;
 			bool ext = dj_db_rows_text(rows, k + 1)[0] == '1';
-			const char *an = dj_db_rows_text(rows, k + 2), *fp = dj_db_rows_text(rows, k + 3);
-			const char *sz = dj_db_rows_text(rows, k + 4), *ts = dj_db_rows_text(rows, k + 5);
+			const char *an = dj_db_rows_text(rows, k + 2),
+			           *fp = dj_db_rows_text(rows, k + 3);
+			const char *sz = dj_db_rows_text(rows, k + 4),
+			           *ts = dj_db_rows_text(rows, k + 5);
 			uint64_t size = sz ? strtoull(sz, NULL, 10) : 0;
 			for (int i = 0; i < 16; i++)
 				snprintf(hx + 2 * i, 3, "%02x", u.ptr[i]);
@@ -200,18 +204,20 @@ static int plan_column(dj_legacy *m, dj_legacy_col *c, bool want_rows, plan_acc 
 			if (!ext) {
 				json_object_set_new(r, "error", json_string("no ~external row"));
 			} else if (c->kind == DJ_LEGACY_FILEPATH) {
-				rc = dj_filepath_meta_build(&js, fp ? fp : "", c->store, true, size, false,
-				                            ts ? strtoll(ts, NULL, 10) : 0, 0, err);
+				rc = dj_filepath_meta_build(&js, fp ? fp : "", c->store, true, size,
+				                            false, ts ? strtoll(ts, NULL, 10) : 0,
+				                            0, err);
 				json_object_set_new(r, "legacy_path", json_string(fp ? fp : ""));
 				json_object_set_new(r, "new_path", json_null());
 			} else {
 				bool at = c->kind == DJ_LEGACY_ATTACH;
 				uint64_t nsize = at ? size + strlen(an ? an : "") + 1 : size;
-				if (dj_legacy__old_key(m->schema_name, u.ptr, at ? (an ? an : "") : NULL,
-				                       &old) < 0)
+				if (dj_legacy__old_key(m->schema_name, u.ptr,
+				                       at ? (an ? an : "") : NULL, &old) < 0)
 					rc = nomem(err);
 				if (rc == 0)
-					rc = dj_legacy__hash_json(m, c->store, u.ptr, nsize, &path, &js, err);
+					rc = dj_legacy__hash_json(m, c->store, u.ptr, nsize, &path,
+					                          &js, err);
 				if (rc == 0) {
 					json_object_set_new(r, "legacy_path", json_string(old.ptr));
 					json_object_set_new(r, "new_path", json_string(path.ptr));
@@ -220,9 +226,11 @@ static int plan_column(dj_legacy *m, dj_legacy_col *c, bool want_rows, plan_acc 
 					acc->objects_bytes += nsize;
 					json_object_set_new(
 					    acc->objects, path.ptr,
-					    json_pack("{s:s, s:s, s:I, s:o, s:s}", "store", c->store, "from",
-					              old.ptr, "size", (json_int_t)nsize, "attachment_name",
-					              at && an ? json_string(an) : json_null(), "transform",
+					    json_pack("{s:s, s:s, s:I, s:o, s:s}", "store",
+					              c->store, "from", old.ptr, "size",
+					              (json_int_t)nsize, "attachment_name",
+					              at && an ? json_string(an) : json_null(),
+					              "transform",
 					              at ? "name + NUL + contents" : "copy"));
 				}
 			}
@@ -248,10 +256,11 @@ static int unreferenced(dj_legacy *m, json_t *out, dj_err *err)
 	dj_db_param p = dj_db_text(m->schema_name);
 	char **names = NULL;
 	size_t n = 0;
-	int rc = dj_db_query(m->db,
-	                     "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? "
-	                     "AND TABLE_NAME LIKE '~external\\_%' ORDER BY TABLE_NAME",
-	                     &p, 1, &tabs, err);
+	int rc =
+	    dj_db_query(m->db,
+	                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? "
+	                "AND TABLE_NAME LIKE '~external\\_%' ORDER BY TABLE_NAME",
+	                &p, 1, &tabs, err);
 	while (rc == 0 && (rc = dj_db_rows_next(tabs, err)) == 1) {
 		char **x = realloc(names, (n + 1) * sizeof(*x));
 		rc = x && (x[n] = strdup(dj_db_rows_text(tabs, 0))) ? 0 : nomem(err);
@@ -262,7 +271,8 @@ static int unreferenced(dj_legacy *m, json_t *out, dj_err *err)
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const char *store = names[i] + strlen("~external_");
 		dj_buf sql = DJ_BUF_INIT;
-		rc = dj_buf_adds(&sql, "SELECT e.hash, e.size, e.attachment_name, e.filepath FROM ") < 0
+		rc = dj_buf_adds(&sql,
+		                 "SELECT e.hash, e.size, e.attachment_name, e.filepath FROM ") < 0
 		         ? nomem(err)
 		         : 0;
 		if (rc == 0)
@@ -274,7 +284,8 @@ static int unreferenced(dj_legacy *m, json_t *out, dj_err *err)
 			char *src = c->store && !strcmp(c->store, store) ? src_col(c) : NULL;
 			if (!src)
 				continue;
-			rc = dj_buf_adds(&sql, " AND NOT EXISTS (SELECT 1 FROM ") < 0 ? nomem(err) : 0;
+			rc = dj_buf_adds(&sql, " AND NOT EXISTS (SELECT 1 FROM ") < 0 ? nomem(err)
+			                                                              : 0;
 			if (rc == 0)
 				rc = dj_legacy__qtable(m, m->schema_name, c->table, &sql, err);
 			if (rc == 0 && dj_buf_adds(&sql, " t WHERE t.") < 0)
@@ -297,12 +308,14 @@ static int unreferenced(dj_legacy *m, json_t *out, dj_err *err)
 			dj_buf old = DJ_BUF_INIT;
 			for (size_t b = 0; b < 16 && b < u.len; b++)
 				snprintf(hx + 2 * b, 3, "%02x", u.ptr[b]);
-			if (!fp && u.len == 16 && dj_legacy__old_key(m->schema_name, u.ptr, an, &old) < 0)
+			if (!fp && u.len == 16 &&
+			    dj_legacy__old_key(m->schema_name, u.ptr, an, &old) < 0)
 				rc = nomem(err);
 			json_array_append_new(
-			    out, json_pack("{s:s, s:s, s:I, s:s}", "store", store, "hash", hx, "size",
-			                   (json_int_t)strtoull(dj_db_rows_text(rows, 1), NULL, 10),
-			                   "path", fp ? fp : old.ptr));
+			    out,
+			    json_pack("{s:s, s:s, s:I, s:s}", "store", store, "hash", hx, "size",
+			              (json_int_t)strtoull(dj_db_rows_text(rows, 1), NULL, 10),
+			              "path", fp ? fp : old.ptr));
 			dj_buf_dispose(&old);
 		}
 		dj_db_rows_free(rows);
@@ -351,7 +364,8 @@ int dj_legacy_plan_json(dj_legacy *m, bool want_rows, dj_buf *out, dj_err *err)
 		              "object_bytes", (json_int_t)acc.objects_bytes, "bytes_to_copy",
 		              (json_int_t)bytes_todo);
 	else
-		json_decref(cols), json_decref(unref), json_decref(acc.objects), json_decref(acc.rows);
+		json_decref(cols), json_decref(unref), json_decref(acc.objects),
+		    json_decref(acc.rows);
 	if (rc == 0 && !want_rows)
 		json_object_del(j, "rows");
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;

@@ -31,8 +31,8 @@ static dj_db_param key_param(const dj_legacy_col *c, size_t i, dj_bytes v)
 	return dj_db_textn((const char *)v.ptr, v.len);
 }
 
-int dj_legacy__key_params(const dj_legacy_col *c, const uint8_t **p, size_t *left,
-                          dj_db_param *par, dj_err *err)
+int dj_legacy__key_params(const dj_legacy_col *c, const uint8_t **p, size_t *left, dj_db_param *par,
+                          dj_err *err)
 {
 	for (size_t i = 0; i < c->npk; i++) {
 		dj_bytes v;
@@ -94,14 +94,15 @@ static int key_list(const dj_legacy *m, const dj_legacy_col *c, dj_buf *sql, dj_
 
 /* ` AND ((k0 > ?) OR (k0 = ? AND k1 > ?) ...)`: MariaDB turns this into index ranges, where a
  * row comparison could rescan the table from its start on every page. */
-static int after_cursor(const dj_legacy *m, const dj_legacy_col *c, dj_buf *sql,
-                        dj_db_param *par, size_t *np, dj_err *err)
+static int after_cursor(const dj_legacy *m, const dj_legacy_col *c, dj_buf *sql, dj_db_param *par,
+                        size_t *np, dj_err *err)
 {
 	dj_db_param v[64];
 	const uint8_t *p = (const uint8_t *)m->cursor.ptr;
 	size_t left = m->cursor.len;
 	if (c->npk > 64)
-		return dj_err_set(err, DJ_ENOTSUP, "migrate legacy-external: key of over 64 columns");
+		return dj_err_set(err, DJ_ENOTSUP,
+		                  "migrate legacy-external: key of over 64 columns");
 	int rc = dj_legacy__key_params(c, &p, &left, v, err);
 	if (rc == 0 && dj_buf_adds(sql, " AND (") < 0)
 		rc = nomem(err);
@@ -206,8 +207,10 @@ int dj_legacy__hash_json(const dj_legacy *m, const char *store, const uint8_t uu
 	dj_hash_meta meta = DJ_HASH_META_INIT;
 	const dj_store_spec *spec = dj_legacy__spec(m, store);
 	if (!spec)
-		return dj_err_set(err, DJ_EUSAGE, "migrate legacy-external: store '%s' is not "
-		                  "configured", store);
+		return dj_err_set(err, DJ_EUSAGE,
+		                  "migrate legacy-external: store '%s' is not "
+		                  "configured",
+		                  store);
 	dj_hash_from_digest(uuid, meta.hash);
 	int rc = dj_path_hash(path, spec, m->schema_name, meta.hash, err);
 	if (rc < 0)

@@ -166,7 +166,8 @@ static int classify(dj_legacy *m, const char *table, const colinfo *ci, size_t n
 		dj_legacy_kind kind;
 		char *store = NULL, *tmp = NULL, *bak = NULL;
 		const char *rest = NULL;
-		if (c->name[0] == '_' && (strstr(c->name, TMP_SUFFIX) || strstr(c->name, BAK_SUFFIX)))
+		if (c->name[0] == '_' &&
+		    (strstr(c->name, TMP_SUFFIX) || strstr(c->name, BAK_SUFFIX)))
 			continue; /* looked at through its column */
 		tmp = dj_legacy__aux(c->name, TMP_SUFFIX);
 		bak = dj_legacy__aux(c->name, BAK_SUFFIX);
@@ -187,7 +188,8 @@ static int classify(dj_legacy *m, const char *table, const colinfo *ci, size_t n
 		           (k = external_marker(b->comment + strlen(BAK_PREFIX), &kind, &store,
 		                                &rest)) != 0) {
 			rc = k < 0 ? nomem(err)
-			           : add_col(m, table, c, b, kind, store, rest, DJ_LEGACY_SWAPPED, err);
+			           : add_col(m, table, c, b, kind, store, rest, DJ_LEGACY_SWAPPED,
+			                     err);
 		} else if (is_blob_type(c->data_type) && c->comment[0] != ':') {
 			rc = add_col(m, table, c, c, DJ_LEGACY_INBLOB, NULL, c->comment,
 			             DJ_LEGACY_NOT_STARTED, err);
@@ -217,12 +219,13 @@ static int keys(dj_legacy *m, dj_err *err)
 {
 	dj_db_rows *rows = NULL;
 	dj_db_param p = dj_db_text(m->schema_name);
-	int rc = dj_db_query(m->db,
-	                     "SELECT TABLE_NAME, COLUMN_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_NAME "
-	                     "FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = ? AND "
-	                     "(CONSTRAINT_NAME = 'PRIMARY' OR REFERENCED_TABLE_NAME LIKE "
-	                     "'~external%') ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
-	                     &p, 1, &rows, err);
+	int rc =
+	    dj_db_query(m->db,
+	                "SELECT TABLE_NAME, COLUMN_NAME, CONSTRAINT_NAME, REFERENCED_TABLE_NAME "
+	                "FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = ? AND "
+	                "(CONSTRAINT_NAME = 'PRIMARY' OR REFERENCED_TABLE_NAME LIKE "
+	                "'~external%') ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
+	                &p, 1, &rows, err);
 	while (rc == 0 && (rc = dj_db_rows_next(rows, err)) == 1) {
 		rc = 0;
 		const char *t = dj_db_rows_text(rows, 0), *col = dj_db_rows_text(rows, 1);
@@ -259,17 +262,19 @@ int dj_legacy_open(dj_legacy *m, dj_err *err)
 	if (!m->db && (rc = m->connect(m->connect_arg, &m->db, err)) < 0)
 		return rc;
 	if (dj_db_backend_id(m->db) != DJ_DB_MYSQL)
-		return dj_err_set(err, DJ_EUSAGE,
-		                  "migrate legacy-external: DataJoint 0.14 schemas are MySQL/MariaDB "
-		                  "only");
+		return dj_err_set(
+		    err, DJ_EUSAGE,
+		    "migrate legacy-external: DataJoint 0.14 schemas are MySQL/MariaDB "
+		    "only");
 	for (size_t i = 0; i < m->ncols; i++)
 		col_clear(&m->cols[i]);
 	free(m->cols);
 	m->cols = NULL, m->ncols = 0;
 	dj_buf v = DJ_BUF_INIT;
 	dj_db_param p = dj_db_text(m->schema_name);
-	rc = dj_db_query_value(m->db, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE "
-	                              "SCHEMA_NAME = ?",
+	rc = dj_db_query_value(m->db,
+	                       "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE "
+	                       "SCHEMA_NAME = ?",
 	                       &p, 1, &v, NULL, err);
 	bool found = rc == 0 && strcmp(v.ptr, "0");
 	dj_buf_dispose(&v);
@@ -319,7 +324,8 @@ int dj_legacy_open(dj_legacy *m, dj_err *err)
 		ci[n].nullable = !strcmp(dj_db_rows_text(rows, 4), "YES");
 		ci[n].comment = strdup(cm ? cm : "");
 		n++;
-		if (!ci[n - 1].name || !ci[n - 1].type || !ci[n - 1].data_type || !ci[n - 1].comment)
+		if (!ci[n - 1].name || !ci[n - 1].type || !ci[n - 1].data_type ||
+		    !ci[n - 1].comment)
 			rc = nomem(err);
 	}
 	dj_db_rows_free(rows);
@@ -329,11 +335,12 @@ int dj_legacy_open(dj_legacy *m, dj_err *err)
 		rc = keys(m, err);
 	for (size_t i = 0; rc == 0 && i < m->ncols; i++)
 		if (m->cols[i].store && !dj_legacy__spec(m, m->cols[i].store))
-			rc = dj_err_set(err, DJ_EUSAGE,
-			                "migrate legacy-external: %s.%s uses store '%s', which is not "
-			                "configured (stores.%s in datajoint.json)",
-			                m->cols[i].table, m->cols[i].column, m->cols[i].store,
-			                m->cols[i].store);
+			rc = dj_err_set(
+			    err, DJ_EUSAGE,
+			    "migrate legacy-external: %s.%s uses store '%s', which is not "
+			    "configured (stores.%s in datajoint.json)",
+			    m->cols[i].table, m->cols[i].column, m->cols[i].store,
+			    m->cols[i].store);
 	if (rc < 0)
 		dj_err_context(err, "migrate legacy-external %s", m->schema_name);
 	return rc;

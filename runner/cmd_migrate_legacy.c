@@ -180,22 +180,39 @@ static double mb(uint64_t b)
 	return (double)b / 1e6;
 }
 
+/* "2.5 MB", "12.0 kB", "37 B" */
+static const char *size_text(uint64_t b, char *buf, size_t n)
+{
+	if (b >= 1000000)
+		snprintf(buf, n, "%.1f MB", mb(b));
+	else if (b >= 1000)
+		snprintf(buf, n, "%.1f kB", (double)b / 1e3);
+	else
+		snprintf(buf, n, "%" PRIu64 " B", b);
+	return buf;
+}
+
+static double estimate_s(uint64_t bytes, uint64_t objects)
+{
+	return mb(bytes) / EST_MB_PER_S + (double)objects / EST_OBJECTS_PER_S;
+}
+
 static void print_columns(const dj_legacy *m)
 {
 	for (size_t i = 0; i < m->ncols; i++) {
 		const dj_legacy_col *c = &m->cols[i];
-		char name[160], kind[80];
+		char name[160], kind[80], sz[32];
 		snprintf(name, sizeof name, "%s.%s", c->table, c->column);
-		snprintf(kind, sizeof kind, "%s%s%s", dj_legacy_kind_name(c->kind), c->store ? "@" : "",
-		         c->store ? c->store : "");
+		snprintf(kind, sizeof kind, "%s%s%s", dj_legacy_kind_name(c->kind),
+		         c->store ? "@" : "", c->store ? c->store : "");
 		if (c->store)
 			printf("  column       %-24s %-16s %s: %" PRIu64 " rows, %" PRIu64
-			       " values, %" PRIu64 " migrated, %.1f MB to read\n",
-			       name, kind, dj_legacy_state_name(c->state), c->rows, c->values, c->filled,
-			       mb(c->bytes_todo));
+			       " values, %" PRIu64 " migrated, %s to read\n",
+			       name, kind, dj_legacy_state_name(c->state), c->rows, c->values,
+			       c->filled, size_text(c->bytes_todo, sz, sizeof sz));
 		else
-			printf("  column       %-24s %-16s marker only: %" PRIu64 " rows\n", name, kind,
-			       c->rows);
+			printf("  column       %-24s %-16s marker only: %" PRIu64 " rows\n", name,
+			       kind, c->rows);
 	}
 }
 
@@ -210,20 +227,31 @@ static int run_single(const args *a, dj_legacy *m, dj_cli_conn *c)
 	if (rc == 0 && !a->status)
 		rc = dj_legacy_plan_json(m, a->rows, &js, &err);
 	if (rc == 0 && a->json && !a->status) {
-		printf("%s\n", js.ptr);
+		/* the estimate is the tool's (its rates), not the library's */
+		json_t *pj = json_loadb(js.ptr, js.len, 0, NULL);
+		uint64_t ob =
+		    pj ? (uint64_t)json_integer_value(json_object_get(pj, "objects_to_write")) : 0;
+		uint64_t by =
+		    pj ? (uint64_t)json_integer_value(json_object_get(pj, "bytes_to_copy")) : 0;
+		if (pj)
+			json_object_set_new(pj, "estimate_s", json_real(estimate_s(by, ob)));
+		if (pj)
+			json_dumpf(pj, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(pj);
 	} else if (rc == 0 && a->json) {
 		json_t *cols = json_array();
 		for (size_t i = 0; i < m->ncols; i++) {
 			const dj_legacy_col *x = &m->cols[i];
 			json_array_append_new(
-			    cols, json_pack("{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I}", "table",
-			                    x->table, "column", x->column, "kind",
-			                    dj_legacy_kind_name(x->kind), "store",
-			                    x->store ? json_string(x->store) : json_null(), "state",
-			                    x->store ? dj_legacy_state_name(x->state) : "to mark", "rows",
-			                    (json_int_t)x->rows, "values", (json_int_t)x->values,
-			                    "migrated", (json_int_t)x->filled, "bytes_to_copy",
-			                    (json_int_t)x->bytes_todo));
+			    cols,
+			    json_pack(
+			        "{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I}", "table", x->table,
+			        "column", x->column, "kind", dj_legacy_kind_name(x->kind), "store",
+			        x->store ? json_string(x->store) : json_null(), "state",
+			        x->store ? dj_legacy_state_name(x->state) : "to mark", "rows",
+			        (json_int_t)x->rows, "values", (json_int_t)x->values, "migrated",
+			        (json_int_t)x->filled, "bytes_to_copy", (json_int_t)x->bytes_todo));
 		}
 		json_t *j = json_pack("{s:s, s:s, s:o}", "action", "status", "schema", a->schema,
 		                      "columns", cols);
@@ -246,13 +274,16 @@ static int run_single(const args *a, dj_legacy *m, dj_cli_conn *c)
 		if (!m->ncols)
 			printf("  nothing to migrate: no 0.14 column in this schema\n");
 		print_columns(m);
-		printf("  to migrate   %" PRIu64 " values, %.1f MB to read\n", todo, mb(bytes));
+		char sz[32];
+		printf("  to migrate   %" PRIu64 " values, %s to read\n", todo,
+		       size_text(bytes, sz, sizeof sz));
 		if (pj) {
-			objects = (uint64_t)json_integer_value(json_object_get(pj, "objects_to_write"));
+			objects =
+			    (uint64_t)json_integer_value(json_object_get(pj, "objects_to_write"));
 			obytes = (uint64_t)json_integer_value(json_object_get(pj, "object_bytes"));
 			unref = json_array_size(json_object_get(pj, "unreferenced_external"));
-			printf("  objects      %" PRIu64 " to write (%.1f MB) under _hash/%s/\n", objects,
-			       mb(obytes), a->schema);
+			printf("  objects      %" PRIu64 " to write (%s) under _hash/%s/\n",
+			       objects, size_text(obytes, sz, sizeof sz), a->schema);
 			const char *k;
 			json_t *v;
 			size_t shown = 0;
@@ -263,12 +294,13 @@ static int run_single(const args *a, dj_legacy *m, dj_cli_conn *c)
 				printf("  path         %s  <- %s\n", k,
 				       json_string_value(json_object_get(v, "from")));
 			}
-			printf("  unreferenced %" PRIu64 " ~external rows no row uses (not migrated)\n",
+			printf("  unreferenced %" PRIu64
+			       " ~external rows no row uses (not migrated)\n",
 			       unref);
-			printf("  estimate     %.1f s at %.0f MB/s and %.0f objects/s (plus a verify "
-			       "pass reading them back)\n",
-			       mb(bytes) / EST_MB_PER_S + (double)objects / EST_OBJECTS_PER_S,
-			       EST_MB_PER_S, EST_OBJECTS_PER_S);
+			printf(
+			    "  estimate     %.1f s at %.0f MB/s and %.0f objects/s (plus a verify "
+			    "pass reading them back)\n",
+			    estimate_s(bytes, objects), EST_MB_PER_S, EST_OBJECTS_PER_S);
 		}
 		json_decref(pj);
 	}
@@ -344,8 +376,8 @@ static int report(const args *a, dj_legacy *m, const outcome *o)
 	}
 	if (o->rc_fill == DJ_ESTOP || o->rc_verify == DJ_ESTOP)
 		code = DJ_EXIT_DRAINED, end = "stopped by a signal (run again to continue)";
-	else if (o->rc_fill < 0 || o->rc_verify < 0 || o->rc_swap < 0 || o->failed ||
-	         m->rows_bad || m->rows_failed)
+	else if (o->rc_fill < 0 || o->rc_verify < 0 || o->rc_swap < 0 || o->failed || m->rows_bad ||
+	         m->rows_failed)
 		code = DJ_EXIT_FAILED;
 	if (code == DJ_EXIT_FAILED && m->rows_bad)
 		end = "rows failed verification and were reset (run again to refill them)";
@@ -363,23 +395,26 @@ static int report(const args *a, dj_legacy *m, const outcome *o)
 	double rate = o->fill_s > 0 ? mb(m->bytes_copied) / o->fill_s : 0;
 	if (a->json) {
 		json_t *j = json_pack(
-		    "{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:f, s:f, s:f, s:i, s:s}",
+		    "{s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:f, s:f, s:f, s:i, "
+		    "s:s}",
 		    "action", "execute", "schema", a->schema, "ranks", o->ranks, "rows_filled",
 		    (json_int_t)m->rows_filled, "bytes_written", (json_int_t)m->bytes_copied,
-		    "rows_verified", (json_int_t)m->rows_verified, "rows_bad", (json_int_t)m->rows_bad,
-		    "rows_failed", (json_int_t)m->rows_failed, "items_failed", (json_int_t)o->failed,
-		    "swapped", o->swapped, "moved", a->move, "wall_s", o->wall_s, "fill_s", o->fill_s,
-		    "fill_mb_per_s", rate, "exit", code, "end", end);
+		    "rows_verified", (json_int_t)m->rows_verified, "rows_bad",
+		    (json_int_t)m->rows_bad, "rows_failed", (json_int_t)m->rows_failed,
+		    "items_failed", (json_int_t)o->failed, "swapped", o->swapped, "moved", a->move,
+		    "wall_s", o->wall_s, "fill_s", o->fill_s, "fill_mb_per_s", rate, "exit", code,
+		    "end", end);
 		if (j && code == DJ_EXIT_FAILED)
-			json_object_set_new(j, "error",
-			                    json_string(m->first_bad[0] ? m->first_bad : o->err.msg));
+			json_object_set_new(
+			    j, "error", json_string(m->first_bad[0] ? m->first_bad : o->err.msg));
 		if (j)
 			json_dumpf(j, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		json_decref(j);
 	}
 	fprintf(stderr,
-	        "migrate legacy-external %s: %d ranks, %" PRIu64 " rows filled (%.1f MB written) in "
+	        "migrate legacy-external %s: %d ranks, %" PRIu64
+	        " rows filled (%.1f MB written) in "
 	        "%.2f s (%.1f MB/s), %" PRIu64 " verified, %" PRIu64 " bad, %" PRIu64
 	        " failed, %.2f s in all; %s\n",
 	        a->schema, o->ranks, m->rows_filled, mb(m->bytes_copied), o->fill_s, rate,
