@@ -712,4 +712,5 @@ const dj_store_ops dj_store_gcs_ops = {
     .writer_complete = gcs_writer_complete,
     .writer_abort = gcs_writer_abort,
     .list_dir = gcs_list_dir,
+    .copy_many = dj_gcs__copy_many,
 };

@@ -72,9 +72,16 @@ int dj_gcs__prepare(void *owner, dj_http_req *r, dj_buf *url, dj_err *err)
 	    dj_buf_adds(url, upload ? "/upload/storage/v1/b/" : "/storage/v1/b/") < 0 ||
 	    add_path(url, gs->bucket, strlen(gs->bucket), false) < 0 || dj_buf_adds(url, "/o") < 0)
 		return nomem(err);
+	if (post && r->copy_source &&
+	    (dj_buf_addc(url, '/') < 0 ||
+	     add_path(url, r->copy_source, strlen(r->copy_source), false) < 0 ||
+	     dj_buf_adds(url, "/rewriteTo/b/") < 0 ||
+	     add_path(url, gs->bucket, strlen(gs->bucket), false) < 0 ||
+	     dj_buf_adds(url, "/o") < 0))
+		return nomem(err);
 	if (!upload && r->key.len &&
 	    (dj_buf_addc(url, '/') < 0 || add_path(url, r->key.ptr, r->key.len, false) < 0 ||
-	     (post && dj_buf_adds(url, "/compose") < 0)))
+	     (post && !r->copy_source && dj_buf_adds(url, "/compose") < 0)))
 		return nomem(err);
 	if (nq &&
 	    (dj_buf_addc(url, '?') < 0 || (rc = dj_sigv4_canonical_query(url, q, nq, err)) < 0))

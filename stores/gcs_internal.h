@@ -105,7 +105,8 @@ typedef struct dj_gcs_store {
  * Requests the store makes, told apart by prepare from method, key and query (gcs_http.c):
  * GET key + no "alt" in the query = media download (alt=media added); GET key + alt=json =
  * object metadata; GET "" = objects.list; POST with uploadType = media upload (the key goes in
- * "name"); POST key otherwise = compose into key; DELETE key = objects.delete.
+ * "name"); POST key with r->copy_source (the full source name) = objects.rewrite of it into
+ * key; POST key otherwise = compose into key; DELETE key = objects.delete.
  * The engine's code_header is x-goog-generation: r->code is the object's generation.
  */
 int dj_gcs__prepare(void *gs, dj_http_req *r, dj_buf *url, dj_err *err);
@@ -114,6 +115,10 @@ int dj_gcs__http_error(void *gs, const dj_http_req *r, const char *what, const c
 
 /* A 404 that says the bucket, not the object, is missing. */
 bool dj_gcs__bucket_missing(const dj_http_req *r);
+
+/* dj_store_copy_many (gcs_copy.c): objects.rewrite per pair, in parallel. */
+int dj_gcs__copy_many(dj_store *st, const char *const *from, const char *const *to, size_t n,
+                      unsigned flags, int *results, dj_err *err);
 
 /* The endpoint: NULL/"" = storage.googleapis.com; "host:port" = http://host:port (the
  * STORAGE_EMULATOR_HOST convention); else an http(s) URL, trailing '/' dropped. DJ_EUSAGE. */

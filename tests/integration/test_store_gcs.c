@@ -2,7 +2,8 @@
  * The gcs backend beyond the shared suite (test_store_suite.c), against tests/services/gcs.sh:
  * every way to get a token (service account JWT, authorized_user refresh, metadata server,
  * google_default, token unset falling back to anonymous), tokens cached and refreshed, clear
- * errors for bad key files, and compose in rounds (more than 32 parts) leaving no parts behind.
+ * errors for bad key files, compose in rounds (more than 32 parts) leaving no parts behind, and
+ * server-side copies (objects.rewrite).
  * The server counts the grants it gave (/_djtest/grants) and sets token lifetimes
  * (/_djtest/ttl). Needs DJ_TEST_GCS_*; exits 77 without them unless DJ_TEST_REQUIRE_SERVICES.
  */
@@ -407,6 +408,43 @@ static void writer_many_parts_and_abort(void **state)
 	dj_store_close(st);
 }
 
+static void server_side_copies(void **state)
+{
+	(void)state;
+	dj_store_spec s = spec_with(env("DJ_TEST_GCS_KEYFILE"), NULL);
+	dj_store *st = open_spec(&s, NULL);
+	const char *from[] = {"cp/a", "cp/missing", "cp/a", "cp/b"};
+	const char *to[] = {"cp/a2", "cp/x", "cp/b", "cp/deep/b2"};
+	int results[4];
+	dj_err err = DJ_ERR_INIT;
+	dj_buf b = DJ_BUF_INIT;
+	put_get(st, "cp/a");
+	put_get(st, "cp/b");
+	assert_int_equal(dj_store_copy_many(st, from, to, 4, DJ_STORE_IF_ABSENT, results, &err), 0);
+	assert_int_equal(results[0], 0);
+	assert_int_equal(results[1], DJ_ENOTFOUND);
+	assert_int_equal(results[2], DJ_EEXISTS); /* ifGenerationMatch=0 on the target */
+	assert_int_equal(results[3], 0);
+	assert_int_equal(dj_store_get(st, "cp/a2", &b, &err), 0);
+	assert_int_equal(b.len, 4);
+	assert_memory_equal(b.ptr, "cp/a", 4);
+	dj_buf_reset(&b);
+	assert_int_equal(dj_store_get(st, "cp/b", &b, &err), 0); /* not overwritten */
+	assert_memory_equal(b.ptr, "cp/b", 4);
+	dj_buf_reset(&b);
+	assert_int_equal(dj_store_get(st, "cp/deep/b2", &b, &err), 0);
+	assert_memory_equal(b.ptr, "cp/b", 4);
+	/* without the flag the target is replaced */
+	assert_int_equal(dj_store_copy(st, "cp/a", "cp/b", 0, &err), 0);
+	dj_buf_reset(&b);
+	assert_int_equal(dj_store_get(st, "cp/b", &b, &err), 0);
+	assert_memory_equal(b.ptr, "cp/a", 4);
+	assert_int_equal(dj_store_copy(st, "cp/none", "cp/y", 0, &err), DJ_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "cp/none"));
+	dj_buf_dispose(&b);
+	dj_store_close(st);
+}
+
 static int keys_of(const dj_store_entry *e, void *payload)
 {
 	char ***v = payload;
@@ -455,6 +493,7 @@ int main(void)
 	    cmocka_unit_test(bad_key_files),
 	    cmocka_unit_test(compose_in_rounds),
 	    cmocka_unit_test(writer_many_parts_and_abort),
+	    cmocka_unit_test(server_side_copies),
 	};
 	if (!env("DJ_TEST_GCS_ENDPOINT") || !env("DJ_TEST_GCS_KEYFILE") ||
 	    !env("DJ_TEST_GCS_USERFILE") || !env("DJ_TEST_GCS_PUBLIC_BUCKET") ||

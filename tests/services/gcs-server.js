@@ -12,6 +12,7 @@
 //   - Bearer tokens required on every bucket but GCS_PUBLIC_BUCKET (401 "Invalid Credentials").
 //   - ifGenerationMatch on uploads, compose and object reads (412), which the emulator ignores.
 //   - POST .../o/DEST/compose (at most 32 sources), which the emulator answers with 501.
+//   - .../rewriteTo/... and .../copyTo/... under /storage/v1 (the emulator serves them at /b/...).
 // Usage: node gcs-server.js HOST PORT; settings in the environment: GCS_PUBKEY (PEM file),
 // GCS_CLIENT_EMAIL, GCS_TOKEN_URI, GCS_REFRESH (client_id:client_secret:refresh_token),
 // GCS_PUBLIC_BUCKET, GCS_TOKEN_TTL.
@@ -147,6 +148,14 @@ front.post('/upload/storage/v1/b/:bucket/o', (req, res, next) => {
 front.get(['/storage/v1/b/:bucket/o/:object', '/download/storage/v1/b/:bucket/o/:object'], (req, res, next) => {
 	if (layer.getMetadata(req.params.bucket, req.params.object) && preconditionFails(req, req.params.bucket, req.params.object))
 		return gcsError(res, 412, 'At least one of the pre-conditions you specified did not hold.', 'conditionNotMet');
+	next();
+});
+
+// rewrite and copy: the emulator serves them without the /storage/v1 prefix real GCS has
+front.post('/storage/v1/b/:bucket/o/:object/:method(rewriteTo|copyTo)/b/:dbucket/o/:dobject', (req, res, next) => {
+	if (preconditionFails(req, req.params.dbucket, req.params.dobject))
+		return gcsError(res, 412, 'At least one of the pre-conditions you specified did not hold.', 'conditionNotMet');
+	req.url = req.url.slice('/storage/v1'.length);
 	next();
 });
 
