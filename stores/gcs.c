@@ -674,6 +674,7 @@ static int gcs_setup(dj_gcs_store *gs, const dj_store_spec *spec, const dj_store
 	gs->http.code_header = "x-goog-generation"; /* errors are JSON bodies: see gcs_internal.h */
 	gs->http.owner = gs;
 	gs->http.prepare = dj_gcs__prepare;
+	gs->http.retry = dj_gcs__retry;
 	gs->http.http_error = dj_gcs__http_error;
 	return 0;
 }

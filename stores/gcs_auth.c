@@ -24,6 +24,7 @@
 #define GRANT_ATTEMPTS 3
 #define METADATA_PROBE_MS 3000 /* token unset: how long the metadata server may take to answer */
 #define JWT_LIFETIME 3600      /* the longest Google accepts */
+#define REFUSED_GRACE_S 10     /* dj_gcs__auth_invalidate: younger tokens are not fetched again */
 
 /* One credential's token, shared process-wide; `lock` is held while fetching. */
 typedef struct cached {
@@ -33,7 +34,8 @@ typedef struct cached {
 	pthread_mutex_t lock;
 	char *token;
 	int64_t refresh_at; /* CLOCK_REALTIME seconds */
-	bool anonymous;     /* token unset and nobody answered: send nothing */
+	int64_t fetched_at;
+	bool anonymous; /* token unset and nobody answered: send nothing */
 } cached;
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -364,6 +366,7 @@ static int run_grant(dj_gcs_auth *a, const char *url, const char *form, const ch
 		rc = nomem(err);
 		goto done;
 	}
+	a->c->fetched_at = now_s();
 	a->c->refresh_at =
 	    now_s() + dj_gcs__refresh_after(exp ? (int64_t)json_integer_value(exp) : 3600);
 done:
@@ -524,4 +527,19 @@ int dj_gcs__auth_token(dj_gcs_auth *a, const char *key, dj_buf *out, dj_err *err
 		rc = nomem(err);
 	pthread_mutex_unlock(&a->c->lock);
 	return rc;
+}
+
+bool dj_gcs__auth_invalidate(dj_gcs_auth *a)
+{
+	bool again = false;
+	if (a->kind == DJ_GCS_AUTH_ANON)
+		return false;
+	pthread_mutex_lock(&a->c->lock);
+	/* a token fetched moments ago is as good as a new one: refused, it stays refused */
+	if (a->c->token && !a->c->anonymous && now_s() - a->c->fetched_at >= REFUSED_GRACE_S) {
+		a->c->refresh_at = 0;
+		again = true;
+	}
+	pthread_mutex_unlock(&a->c->lock);
+	return again;
 }

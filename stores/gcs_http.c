@@ -95,6 +95,12 @@ int dj_gcs__prepare(void *owner, dj_http_req *r, dj_buf *url, dj_err *err)
 	return 0;
 }
 
+bool dj_gcs__retry(void *owner, dj_http_req *r)
+{
+	dj_gcs_store *gs = owner;
+	return r->status == 401 && r->attempts == 1 && dj_gcs__auth_invalidate(gs->auth);
+}
+
 /* error.message and error.errors[0].reason of a JSON error answer ("" when absent). */
 static void error_fields(const dj_http_req *r, char *msg, size_t mcap, char *reason, size_t rcap)
 {

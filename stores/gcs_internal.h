@@ -61,6 +61,11 @@ dj_gcs_auth_kind dj_gcs__auth_kind(const dj_gcs_auth *a);
  */
 int dj_gcs__auth_token(dj_gcs_auth *a, const char *key, dj_buf *out, dj_err *err);
 
+/* The storage API refused the cached token (401: revoked, or expired early by clock skew):
+ * fetch a new one at the next request. False (nothing to retry) when anonymous or when the token
+ * is only seconds old. */
+bool dj_gcs__auth_invalidate(dj_gcs_auth *a);
+
 /* The JWT bearer assertion for a service account, RS256-signed with the PEM `private_key`:
  * header.claims.signature, base64url. Unit tests verify it with the public key. DJ_EUSAGE for
  * a key OpenSSL cannot read (never quoted). */
@@ -110,6 +115,7 @@ typedef struct dj_gcs_store {
  * The engine's code_header is x-goog-generation: r->code is the object's generation.
  */
 int dj_gcs__prepare(void *gs, dj_http_req *r, dj_buf *url, dj_err *err);
+bool dj_gcs__retry(void *gs, dj_http_req *r); /* 401: a new token, once */
 int dj_gcs__http_error(void *gs, const dj_http_req *r, const char *what, const char *key,
                        dj_err *err);
 

@@ -24,6 +24,8 @@
 #include "tests/unit/vectors.h"
 
 static char location[64];
+static char keyfile[1100]; /* the service account with this run's own private_key_id */
+static char kid[64], meta_host[128];
 
 static const char *env(const char *n)
 {
@@ -54,21 +56,30 @@ static dj_store *open_spec(const dj_store_spec *s, const dj_store_opts *o)
 	return st;
 }
 
-/* The server's grant counter `kind` ("jwt", "refresh", "metadata"). */
-static long grants(const char *kind)
+/* How many grants of `kind` ("jwt", "refresh", "metadata") the server gave `client` (the JWT's
+ * kid, the client_id, the metadata Host): other tests using the server meanwhile do not count. */
+static long grants_to(const char *kind, const char *client)
 {
-	char cmd[512], out[512] = "";
+	char cmd[768], out[512] = "";
 	FILE *p;
 	json_t *j;
 	long n;
-	snprintf(cmd, sizeof(cmd), "curl -sf '%s/_djtest/grants'", env("DJ_TEST_GCS_ENDPOINT"));
+	snprintf(cmd, sizeof(cmd), "curl -sf '%s/_djtest/grants?kind=%s&client=%s'",
+	         env("DJ_TEST_GCS_ENDPOINT"), kind, client);
 	assert_non_null(p = popen(cmd, "r"));
 	assert_true(fread(out, 1, sizeof(out) - 1, p) > 0);
 	pclose(p);
 	assert_non_null(j = json_loads(out, 0, NULL));
-	n = (long)json_integer_value(json_object_get(j, kind));
+	n = (long)json_integer_value(json_object_get(j, "n"));
 	json_decref(j);
 	return n;
+}
+
+static long grants(const char *kind)
+{
+	return grants_to(kind, !strcmp(kind, "jwt")       ? kid
+	                       : !strcmp(kind, "refresh") ? "djtest-client"
+	                                                  : meta_host);
 }
 
 static void set_ttl(int seconds)
@@ -105,7 +116,7 @@ static void put_refused(dj_store *st, const char *want)
 static void service_account_token_shared_and_cached(void **state)
 {
 	(void)state;
-	dj_store_spec s = spec_with(env("DJ_TEST_GCS_KEYFILE"), NULL);
+	dj_store_spec s = spec_with(keyfile, NULL);
 	dj_store *a = open_spec(&s, NULL), *b = open_spec(&s, NULL);
 	long before = grants("jwt");
 	char key[32];
@@ -127,7 +138,7 @@ typedef struct worker {
 static void *thread_puts(void *arg)
 {
 	worker *w = arg;
-	dj_store_spec s = spec_with(env("DJ_TEST_GCS_KEYFILE"), NULL);
+	dj_store_spec s = spec_with(keyfile, NULL);
 	dj_store *st = NULL;
 	dj_err err = DJ_ERR_INIT;
 	char key[32];
@@ -146,7 +157,7 @@ static void token_fetched_once_by_concurrent_threads(void **state)
 {
 	(void)state;
 	enum { T = 6 };
-	dj_store_spec s = spec_with(env("DJ_TEST_GCS_KEYFILE"), NULL);
+	dj_store_spec s = spec_with(keyfile, NULL);
 	dj_store *holder = open_spec(&s, NULL); /* keeps the cache entry alive for all threads */
 	pthread_t th[T];
 	worker w[T];
@@ -166,7 +177,7 @@ static void token_fetched_once_by_concurrent_threads(void **state)
 static void token_refreshed_before_expiry(void **state)
 {
 	(void)state;
-	dj_store_spec s = spec_with(env("DJ_TEST_GCS_KEYFILE"), NULL);
+	dj_store_spec s = spec_with(keyfile, NULL);
 	dj_store *st;
 	long before;
 	set_ttl(4); /* fetched again when half the lifetime is left: after 2 s */
@@ -179,6 +190,31 @@ static void token_refreshed_before_expiry(void **state)
 	put_get(st, "refresh/3");
 	assert_int_equal(grants("jwt") - before, 2);
 	set_ttl(3600);
+	dj_store_close(st);
+}
+
+static void revoked_token_fetched_again(void **state)
+{
+	(void)state;
+	dj_store_spec s = spec_with(env("DJ_TEST_GCS_USERFILE"), NULL);
+	dj_store *st = open_spec(&s, NULL);
+	char cmd[512];
+	long before = grants("refresh");
+	put_get(st, "revoke/1");
+	sleep(11); /* a token seconds old is not fetched again (it would be refused again) */
+	snprintf(cmd, sizeof(cmd),
+	         "curl -sf -o /dev/null -X POST '%s/_djtest/revoke?grant=refresh'",
+	         env("DJ_TEST_GCS_ENDPOINT"));
+	assert_int_equal(system(cmd), 0);
+	put_get(st, "revoke/2"); /* 401, a new token, the same request again */
+	assert_int_equal(grants("refresh") - before, 2);
+	assert_int_equal(system(cmd), 0);
+	{
+		/* just refreshed: refused at once means refused for good */
+		dj_err err = DJ_ERR_INIT;
+		assert_int_equal(dj_store_put(st, "revoke/3", "x", 1, 0, &err), DJ_EUSAGE);
+		assert_non_null(strstr(err.msg, "authentication failed: Invalid Credentials"));
+	}
 	dj_store_close(st);
 }
 
@@ -200,7 +236,7 @@ static void metadata_server(void **state)
 	dj_store_spec s = spec_with("cloud", NULL);
 	dj_store *st;
 	long before = grants("metadata");
-	s.metadata_host = (char *)env("DJ_TEST_GCS_METADATA_HOST");
+	s.metadata_host = meta_host;
 	st = open_spec(&s, NULL);
 	put_get(st, "meta/cloud");
 	dj_store_close(st);
@@ -228,8 +264,7 @@ static void google_default_key_file(void **state)
 	dj_store_spec s = spec_with("google_default", NULL);
 	dj_store *st;
 	long before = grants("jwt");
-	s.credentials_file =
-	    (char *)env("DJ_TEST_GCS_KEYFILE"); /* GOOGLE_APPLICATION_CREDENTIALS */
+	s.credentials_file = (char *)keyfile; /* GOOGLE_APPLICATION_CREDENTIALS */
 	s.metadata_host = "127.0.0.1:1";
 	st = open_spec(&s, NULL);
 	put_get(st, "gd/x");
@@ -339,7 +374,7 @@ static void compose_in_rounds(void **state)
 {
 	(void)state;
 	enum { PS = 4096, N = 40 * PS + 100 }; /* 41 parts: two composites, then the object */
-	dj_store_spec s = spec_with(env("DJ_TEST_GCS_KEYFILE"), NULL);
+	dj_store_spec s = spec_with(keyfile, NULL);
 	dj_store_opts o = {0};
 	uint8_t *d = malloc(N);
 	dj_err err = DJ_ERR_INIT;
@@ -365,7 +400,7 @@ static void writer_many_parts_and_abort(void **state)
 {
 	(void)state;
 	enum { PS = 1024, NP = 70 }; /* 70 parts: three composites, then the object */
-	dj_store_spec s = spec_with(env("DJ_TEST_GCS_KEYFILE"), NULL);
+	dj_store_spec s = spec_with(keyfile, NULL);
 	dj_store *st = open_spec(&s, NULL);
 	dj_store_writer w = DJ_STORE_WRITER_INIT;
 	dj_store_part *parts = calloc(NP, sizeof(*parts));
@@ -411,7 +446,7 @@ static void writer_many_parts_and_abort(void **state)
 static void server_side_copies(void **state)
 {
 	(void)state;
-	dj_store_spec s = spec_with(env("DJ_TEST_GCS_KEYFILE"), NULL);
+	dj_store_spec s = spec_with(keyfile, NULL);
 	dj_store *st = open_spec(&s, NULL);
 	const char *from[] = {"cp/a", "cp/missing", "cp/a", "cp/b"};
 	const char *to[] = {"cp/a2", "cp/x", "cp/b", "cp/deep/b2"};
@@ -463,7 +498,7 @@ static int cleanup(void **state)
 	(void)state;
 	const char *buckets[] = {env("DJ_TEST_GCS_BUCKET"), env("DJ_TEST_GCS_PUBLIC_BUCKET")};
 	for (int i = 0; i < 2; i++) {
-		dj_store_spec s = spec_with(i ? "anon" : env("DJ_TEST_GCS_KEYFILE"), buckets[i]);
+		dj_store_spec s = spec_with(i ? "anon" : keyfile, buckets[i]);
 		dj_store *st = open_spec(&s, NULL);
 		char **keys = calloc(1, sizeof(*keys));
 		size_t n = 0;
@@ -480,12 +515,31 @@ static int cleanup(void **state)
 	return 0;
 }
 
+/* The test server's service account with a private_key_id of this run's own. */
+static int own_key_file(void)
+{
+	json_t *j = json_load_file(env("DJ_TEST_GCS_KEYFILE"), 0, NULL);
+	int rc;
+	snprintf(kid, sizeof(kid), "djgcs-%ld", (long)getpid());
+	snprintf(keyfile, sizeof(keyfile), "%s/gcs-sa-%ld.json", dj_test_tmpdir(), (long)getpid());
+	rc = j && json_object_set_new(j, "private_key_id", json_string(kid)) == 0 &&
+	             json_dump_file(j, keyfile, 0) == 0
+	         ? 0
+	         : -1;
+	if (rc < 0)
+		fprintf(stderr, "cannot write %s\n", keyfile);
+	json_decref(j);
+	return rc;
+}
+
 int main(void)
 {
+	int rc;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(service_account_token_shared_and_cached),
 	    cmocka_unit_test(token_fetched_once_by_concurrent_threads),
 	    cmocka_unit_test(token_refreshed_before_expiry),
+	    cmocka_unit_test(revoked_token_fetched_again),
 	    cmocka_unit_test(authorized_user_refresh_grant),
 	    cmocka_unit_test(metadata_server),
 	    cmocka_unit_test(google_default_key_file),
@@ -508,5 +562,12 @@ int main(void)
 		return 77;
 	}
 	snprintf(location, sizeof(location), "djgcs_%ld", (long)getpid());
-	return cmocka_run_group_tests_name("store-gcs-auth", tests, NULL, cleanup);
+	if (own_key_file() < 0)
+		return 1;
+	/* the metadata server under another name: its Host header tells our grants apart */
+	snprintf(meta_host, sizeof(meta_host), "localhost%s",
+	         strchr(env("DJ_TEST_GCS_METADATA_HOST"), ':'));
+	rc = cmocka_run_group_tests_name("store-gcs-auth", tests, NULL, cleanup);
+	unlink(keyfile);
+	return rc;
 }

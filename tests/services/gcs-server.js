@@ -29,8 +29,10 @@ const [host, port] = process.argv.slice(2);
 const env = process.env;
 const pubkey = fs.readFileSync(env.GCS_PUBKEY, 'utf8');
 let ttl = Number(env.GCS_TOKEN_TTL || 3600);
-const tokens = new Map(); // access token -> expiry (ms)
-let jwtGrants = 0, refreshGrants = 0, metadataGrants = 0;
+const tokens = new Map(); // access token -> { exp (ms), grant }
+// grants given, per kind and per client: the JWT's kid, the refresh grant's client_id, the
+// metadata request's Host (tests running at the same time count only their own)
+const grants = new Map();
 
 function gcsError(res, code, message, reason) {
 	res.status(code).json({ error: { code, message, errors: [{ message, domain: 'global', reason }] } });
@@ -40,9 +42,11 @@ function oauthError(res, code, error, description) {
 	res.status(code).json({ error, error_description: description });
 }
 
-function issue(res) {
+function issue(res, grant, client) {
+	const k = grant + ':' + client;
+	grants.set(k, (grants.get(k) || 0) + 1);
 	const t = 'ya29.djtest-' + crypto.randomBytes(24).toString('base64url');
-	tokens.set(t, Date.now() + ttl * 1000);
+	tokens.set(t, { exp: Date.now() + ttl * 1000, grant });
 	res.json({ access_token: t, expires_in: ttl, token_type: 'Bearer' });
 }
 
@@ -76,8 +80,7 @@ function jwtGrant(req, res) {
 		return oauthError(res, 400, 'invalid_scope', 'Missing devstorage.read_write scope.');
 	if (!(claims.iat <= now + 60 && claims.exp > now && claims.exp - claims.iat <= 3600))
 		return oauthError(res, 400, 'invalid_grant', 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.');
-	jwtGrants++;
-	issue(res);
+	issue(res, 'jwt', head.kid || '');
 }
 
 function refreshGrant(req, res) {
@@ -86,8 +89,7 @@ function refreshGrant(req, res) {
 		return oauthError(res, 401, 'invalid_client', 'The OAuth client was not found.');
 	if (req.body.refresh_token !== refresh)
 		return oauthError(res, 400, 'invalid_grant', 'Bad Request');
-	refreshGrants++;
-	issue(res);
+	issue(res, 'refresh', req.body.client_id);
 }
 
 const emulator = new StorageEmulator({ projectId: 'demo-djrun', host, port: Number(port), rules: [] });
@@ -105,12 +107,18 @@ front.post('/token', express.urlencoded({ extended: false }), (req, res) => {
 front.get('/computeMetadata/v1/instance/service-accounts/default/token', (req, res) => {
 	if (req.get('Metadata-Flavor') !== 'Google')
 		return res.status(403).send('Missing Metadata-Flavor:Google header.');
-	metadataGrants++;
-	issue(res);
+	issue(res, 'metadata', req.get('Host'));
 });
 
 // how many tokens each grant gave (tests check that tokens are cached, not fetched per request)
-front.get('/_djtest/grants', (req, res) => res.json({ jwt: jwtGrants, refresh: refreshGrants, metadata: metadataGrants }));
+front.get('/_djtest/grants', (req, res) => res.json({ n: grants.get(req.query.kind + ':' + req.query.client) || 0 }));
+// forget the tokens one kind of grant gave, as a revocation does (clients must fetch new ones)
+front.post('/_djtest/revoke', (req, res) => {
+	for (const [t, v] of tokens)
+		if (v.grant === req.query.grant)
+			tokens.delete(t);
+	res.json({ revoked: true });
+});
 // the lifetime of tokens issued from now on (tests of the client's refresh)
 front.post('/_djtest/ttl', (req, res) => {
 	ttl = Number(req.query.seconds) || 3600;
@@ -122,8 +130,8 @@ front.use(/^(?:\/upload|\/download)?(?:\/storage\/v1)?\/b\/([^/]+)/, (req, res, 
 	if (req.params[0] === env.GCS_PUBLIC_BUCKET)
 		return next();
 	const m = /^Bearer (.+)$/.exec(req.get('Authorization') || '');
-	const exp = m && tokens.get(m[1]);
-	if (!exp || exp < Date.now())
+	const tok = m && tokens.get(m[1]);
+	if (!tok || tok.exp < Date.now())
 		return gcsError(res, 401, 'Invalid Credentials', 'authError');
 	next();
 });
