@@ -127,6 +127,10 @@ typedef struct dj_job {
 	 * (then `start` on rank 0 sees info->worker). Only for jobs whose work shares nothing
 	 * with plan, commit and release but read-only options. */
 	bool work_beside_coordinator;
+	/* Optional, with work_beside_coordinator: called from rank 0's coordinating thread when the
+	 * run ends (a drain deadline passed, or an error) while rank 0's own item still runs, which
+	 * the engine then waits for. It must make that `work` return soon (thread-safe). */
+	void (*cancel)(void *ctx);
 } dj_job;
 
 /*

@@ -124,6 +124,14 @@ int dj_maker_open(dj_maker **out, const dj_make_opts *o, dj_err *err);
 int dj_maker_run(dj_maker *m, const char *key_json, const dj_make_input *in, size_t nin,
                  dj_buf *result, dj_buf *tail, dj_err *err);
 
+/*
+ * From another thread: stop the key `m` is running now (COMMAND: SIGKILL to its process;
+ * SERVER: to the server's process group) and refuse every later key; they fail with DJ_ESTOP
+ * ("... stopped"), so their jobs are released, not failed. A plugin's make runs in the
+ * caller's thread and cannot be stopped. For a run's drain deadline. NULL ok.
+ */
+void dj_maker_cancel(dj_maker *m);
+
 /* Stop and free the make (SERVER: close its stdin, wait, kill it if it lingers; PLUGIN: its
  * djrun_make_fini, then dlclose). NULL ok. */
 void dj_maker_close(dj_maker *m);

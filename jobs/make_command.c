@@ -154,8 +154,10 @@ static int read_outputs(const char *scratch, dj_buf *result, dj_err *err)
 	return rc;
 }
 
-int dj_make_run(char *const *argv, const char *scratch_root, const char *key_json,
-                const dj_make_input *in, size_t nin, dj_buf *result, dj_buf *tail, dj_err *err)
+/* dj_make_run, and the command maker's key (`m` set: dj_maker_cancel can stop it). */
+static int run_command(dj_maker *m, char *const *argv, const char *scratch_root,
+                       const char *key_json, const dj_make_input *in, size_t nin,
+                       dj_buf *result, dj_buf *tail, dj_err *err)
 {
 	char scratch[DJ_MAKE_PATH_MAX], path[DJ_MAKE_PATH_MAX + 32];
 	char *prog = NULL;
@@ -201,11 +203,16 @@ int dj_make_run(char *const *argv, const char *scratch_root, const char *key_jso
 		_exit(errno == ENOENT ? 127 : 126);
 	}
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			rc = dj_err_os(err, "MakeError: waitpid");
-			goto done;
-		}
+	if (m)
+		dj_make__child_set(m, pid); /* cancelled already: killed at once */
+	if (dj_make__child_wait(m, pid, &status) < 0) {
+		rc = dj_err_os(err, "MakeError: waitpid");
+		goto done;
+	}
+	if (m && dj_make__cancelled(m)) {
+		rc = dj_err_set(err, DJ_ESTOP, "MakeError: %s stopped (the run's drain deadline)",
+		                argv[0]);
+		goto done;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		if ((rc = read_outputs(scratch, result, err)) < 0)
@@ -237,14 +244,24 @@ done:
 
 /* --- as a dj_maker ------------------------------------------------------------------------ */
 
+int dj_make_run(char *const *argv, const char *scratch_root, const char *key_json,
+                const dj_make_input *in, size_t nin, dj_buf *result, dj_buf *tail, dj_err *err)
+{
+	return run_command(NULL, argv, scratch_root, key_json, in, nin, result, tail, err);
+}
+
 static int command_run(dj_maker *m, const char *key_json, const dj_make_input *in, size_t nin,
                        dj_buf *result, dj_buf *tail, dj_err *err)
 {
-	return dj_make_run(m->o.argv, m->o.scratch_root, key_json, in, nin, result, tail, err);
+	if (dj_make__cancelled(m))
+		return dj_err_set(err, DJ_ESTOP, "MakeError: %s stopped (the run's drain deadline)",
+		                  m->o.argv[0]);
+	return run_command(m, m->o.argv, m->o.scratch_root, key_json, in, nin, result, tail, err);
 }
 
 static void command_close(dj_maker *m)
 {
+	dj_make__base_dispose(m);
 	free(m);
 }
 
@@ -257,8 +274,7 @@ int dj_make__command_open(dj_maker **out, const dj_make_opts *o, dj_err *err)
 	dj_maker *m = calloc(1, sizeof(*m));
 	if (!m)
 		return dj_err_set(err, DJ_ENOMEM, "out of memory");
-	m->ops = &command_ops;
-	m->o = *o;
+	dj_make__base_init(m, &command_ops, o);
 	*out = m;
 	return 0;
 }

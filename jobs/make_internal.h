@@ -7,6 +7,9 @@
 #define DJ_JOBS_MAKE_INTERNAL_H
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
 
 #include "jobs/make.h"
 
@@ -71,7 +74,25 @@ typedef struct dj_make_ops {
 struct dj_maker {
 	const dj_make_ops *ops;
 	dj_make_opts o;
+	pthread_mutex_t cancel_mu; /* guards child and cancelled (dj_maker_cancel's thread) */
+	pid_t child;               /* what dj_maker_cancel kills: a pid, -pgid, or 0 for none */
+	bool cancelled;
 };
+
+/* Fill the shared part (a form's open, first); dispose it in the form's close, last. */
+void dj_make__base_init(dj_maker *m, const dj_make_ops *ops, const dj_make_opts *o);
+void dj_make__base_dispose(dj_maker *m);
+/*
+ * The process (pid) or process group (-pgid) running the current key, for dj_maker_cancel:
+ * set it once started, set 0 before reaping it (so a reaped pid, which the system may reuse,
+ * is never signalled). Setting a process after the maker was cancelled kills it at once and
+ * returns false.
+ */
+bool dj_make__child_set(dj_maker *m, pid_t child);
+bool dj_make__cancelled(dj_maker *m);
+/* Wait for `pid` to exit without reaping it, clear it from `m` (may be NULL), then reap it.
+ * Returns waitpid's result; *status its status. */
+pid_t dj_make__child_wait(dj_maker *m, pid_t pid, int *status);
 
 int dj_make__command_open(dj_maker **out, const dj_make_opts *o, dj_err *err);
 int dj_make__server_open(dj_maker **out, const dj_make_opts *o, dj_err *err);

@@ -282,6 +282,7 @@ static void plugin_close(dj_maker *m)
 		p->fini(p->state);
 	if (p->lib)
 		dlclose(p->lib);
+	dj_make__base_dispose(&p->base);
 	free(p);
 }
 
@@ -351,7 +352,7 @@ int dj_make__plugin_open(dj_maker **out, const dj_make_opts *o, dj_err *err)
 	plugin *p = calloc(1, sizeof(*p));
 	if (!p)
 		return dj_err_set(err, DJ_ENOMEM, "out of memory");
-	p->base.ops = &plugin_ops;
+	dj_make__base_init(&p->base, &plugin_ops, o);
 	p->base.o = *o;
 	int rc = plugin_load(p, o->plugin, err);
 	if (rc < 0) {

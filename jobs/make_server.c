@@ -77,6 +77,7 @@ static void reap(server *s, double wait_s)
 {
 	double end = now_s() + wait_s;
 	int eof = 0;
+	dj_make__child_set(&s->base, 0); /* never signalled again once reaped */
 	while (s->pid) {
 		pid_t r = waitpid(s->pid, &s->status, WNOHANG);
 		if (r == s->pid || (r < 0 && errno != EINTR)) {
@@ -342,8 +343,12 @@ static int server_run(dj_maker *m, const char *key_json, const dj_make_input *in
 	int rc;
 	if (s->pid && (s->in.len || stale_output(s))) /* more than one line for the last key */
 		reap(s, 0);                           /* out of step: start afresh */
+	if (dj_make__cancelled(m))
+		return dj_err_set(err, DJ_ESTOP, "MakeError: make server stopped (the run's drain "
+		                                 "deadline)");
 	if (!s->pid && (rc = server_start(s, err)) < 0)
 		return rc;
+	dj_make__child_set(m, -s->pid); /* its process group */
 	if ((rc = dj_make__scratch_clear(s->scratch, in, nin, err)) == 0 &&
 	    (rc = request(&req, s->scratch, key_json, in, nin, err)) == 0 &&
 	    (rc = exchange(s, req.ptr, req.len, &len, tail, err)) == 0) {
@@ -356,6 +361,12 @@ static int server_run(dj_maker *m, const char *key_json, const dj_make_input *in
 	}
 	dj_buf_dispose(&req);
 	dj_buf_setlen(&s->errtxt, 0); /* a key's stderr: what came since the last key ended */
+	dj_make__child_set(m, 0);
+	if (rc < 0 && dj_make__cancelled(m)) {
+		dj_err_clear(err);
+		rc = dj_err_set(err, DJ_ESTOP, "MakeError: make server stopped (the run's drain "
+		                               "deadline)");
+	}
 	return rc;
 }
 
@@ -371,6 +382,7 @@ static void server_close(dj_maker *m)
 	dj_buf_dispose(&s->in);
 	dj_buf_dispose(&s->errtxt);
 	free(s->prog);
+	dj_make__base_dispose(&s->base);
 	free(s);
 }
 
@@ -385,8 +397,7 @@ int dj_make__server_open(dj_maker **out, const dj_make_opts *o, dj_err *err)
 		free(s);
 		return dj_err_set(err, DJ_ENOMEM, "out of memory");
 	}
-	s->base.ops = &server_ops;
-	s->base.o = *o;
+	dj_make__base_init(&s->base, &server_ops, o);
 	s->io = s->errfd = -1;
 	s->in = (dj_buf)DJ_BUF_INIT;
 	s->errtxt = (dj_buf)DJ_BUF_INIT;

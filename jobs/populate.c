@@ -347,6 +347,13 @@ static int pop_release(void *ctx, const dj_bytes *items, size_t n, dj_err *err)
 	return rc;
 }
 
+/* At the drain deadline: the make of rank 0's own item is stopped (its key released). */
+static void pop_cancel(void *ctx)
+{
+	dj_populate *p = ctx;
+	dj_maker_cancel(p->maker);
+}
+
 static void pop_finish(void *ctx, const dj_tally *t)
 {
 	(void)ctx;
@@ -385,6 +392,7 @@ const dj_job dj_populate_job = {
     .commit = pop_commit,
     .release = pop_release,
     .finish = pop_finish,
+    .cancel = pop_cancel,
     .work_beside_coordinator = true, /* work touches only the maker, the item and its own
 	                                  * stores (wt, wrc) */
 };

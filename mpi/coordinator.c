@@ -440,9 +440,12 @@ int dj_run__coordinate(const dj_job *job, void *ctx, const dj_run_opts *o, const
 	}
 	loop(&c);
 	/* Rank 0's own item, if it still runs (the loop ended on a deadline or an error), is
-	 * waited for: its work shares the job's context, which the caller frees next. */
+	 * stopped through the job's cancel and waited for: its work shares the job's context,
+	 * which the caller frees next. */
 	if (c.lw) {
 		bool busy = false;
+		if (c.p[0].inflight.len && job->cancel)
+			job->cancel(ctx);
 		drop_local(&c);
 		dj_run__local_stop(c.lw);
 		collect_local(&c, &busy);

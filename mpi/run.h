@@ -12,10 +12,10 @@
  * Stopping. The tool's signal handler sets *stop (the signal number). Rank 0 then stops
  * planning and dispatching, tells workers to finish the item they are running and drop the
  * ones queued behind it, waits up to drain_timeout_s, commits what finished and releases the
- * rest; dj_run returns DJ_ESTOP. Rank 0's own item (a job with work_beside_coordinator) is
- * waited for even past drain_timeout_s, since it shares the job's context: such a job's work
- * should end promptly on the signal (populate: the launcher's SIGTERM reaches the make). Workers ignore *stop: rank 0 decides for everyone (under srun
- * every task gets the SIGTERM).
+ * rest; dj_run returns DJ_ESTOP. Rank 0's own item (a job with work_beside_coordinator) shares
+ * the job's context, so it is waited for: at drain_timeout_s the job's `cancel` is called to
+ * end it (populate: its make is killed and its key released). Workers ignore *stop: rank 0
+ * decides for everyone (under srun every task gets the SIGTERM).
  *
  * Lost workers. Workers send a heartbeat every heartbeat_s (from a helper thread, so a long
  * work call does not silence them). A worker silent for worker_timeout_s (during a signal

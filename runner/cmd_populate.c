@@ -78,6 +78,8 @@ static void help(FILE *out)
 	    "  --stop-on-error    stop dispatching after the first failed key\n"
 	    "  --scratch DIR      where scratch directories go ($TMPDIR or /tmp)\n"
 	    "  --batch N          keys per commit (100)\n"
+	    "  --drain-timeout S  after a stop signal, wait S seconds for the running makes (20),\n"
+	    "                     then stop them; their keys go back to pending\n"
 	    "  --progress S       progress on stderr every S seconds (a bar on a terminal every\n"
 	    "                     0.5 s, else a line every 30 s; 0 = none)\n"
 	    "  --config FILE      datajoint.json to use\n"
@@ -110,6 +112,7 @@ typedef struct args {
 	char label[300];
 	bool tty, progress_set;
 	double batch, progress_s;
+	double drain_s; /* < 0: the engine's default */
 } args;
 
 static int parse_args(int argc, char **argv, args *a, bool *done)
@@ -119,6 +122,7 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 	a->reserve = -1;
 	a->max_calls = -1;
 	a->priority = -1;
+	a->drain_s = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
@@ -179,6 +183,9 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 			a->max_calls = (int64_t)v;
 		} else if (!strcmp(o, "--batch")) {
 			if ((rc = dj_cli_number("populate", o, argv[++i], &a->batch)))
+				return rc;
+		} else if (!strcmp(o, "--drain-timeout")) {
+			if ((rc = dj_cli_number("populate", o, argv[++i], &a->drain_s)))
 				return rc;
 		} else if (!strcmp(o, "--progress")) {
 			if ((rc = dj_cli_number("populate", o, argv[++i], &a->progress_s)))
@@ -488,6 +495,8 @@ static int populate_table(args *a, const table_opts *to, dj_config *cfg, const c
 	o.stop_on_error = a->stop_on_error;
 	if (a->batch >= 1)
 		o.batch_size = (size_t)a->batch;
+	if (a->drain_s >= 0)
+		o.drain_timeout_s = a->drain_s;
 	o.stop = dj_signals_install();
 	a->pop = &p;
 	a->tty = isatty(2);

@@ -12,6 +12,8 @@
 #    values, no jobs left (complete deletes them), a second run has nothing to do
 #  - --max-calls 5 computes 5 keys
 #  - SIGTERM mid-run: exit 75, reserved keys back to pending, a rerun finishes
+#  - makes that ignore SIGTERM under mpirun -n 2: at --drain-timeout rank 0 kills its own make
+#    and exits 75 with every key back to pending
 set -uo pipefail
 : "${DJRUN:?}" "${MPIEXEC:?}"
 backend=${POP_BACKEND:-mysql} # populate_postgres.sh runs this script with POP_BACKEND=postgresql
@@ -289,6 +291,35 @@ check "SIGTERM -n 2: rows ($rows) + pending jobs ($pend) = $N, none reserved ($o
 	"[ $rows -ge 1 ] && [ $rows -lt $N ] && [ \$(($rows + $pend)) -eq $N ] && [ $other -eq 0 ]"
 mpi -n 2 "$DJRUN" populate "$S.Square" --make "$tmp/make.py" >s4.json 2>s4.err
 check "SIGTERM -n 2: a rerun finishes the rest" "[ $? -eq 0 ] && verify"
+
+# --- makes that ignore SIGTERM: at --drain-timeout rank 0 stops its own make ------------------
+db 'DELETE FROM "__square"' && db 'DELETE FROM "~~square"'
+cat >stubborn.sh <<'SH'
+#!/bin/sh
+trap '' TERM
+echo $$ >"$POP_DIR/stubborn.$$"
+exec sleep 60
+SH
+chmod +x stubborn.sh
+mkdir -p stub && rm -f stub/*
+start=$(date +%s)
+POP_DIR=$tmp/stub "$MPIEXEC" --oversubscribe -n 2 "$DJRUN" populate "$S.Square" \
+	--make "$tmp/stubborn.sh" --batch 1 --drain-timeout 2 --json >s5.json 2>s5.err &
+pid=$!
+for _ in $(seq 1 200); do # until both ranks run a make
+	[ "$(ls stub | wc -l)" -ge 2 ] && break
+	sleep 0.1
+done
+pkill -TERM -P $pid
+wait $pid
+took=$(($(date +%s) - start))
+pend=$(db "SELECT COUNT(*) FROM \"~~square\" WHERE status = 'pending'")
+other=$(db "SELECT COUNT(*) FROM \"~~square\" WHERE status <> 'pending'")
+check "stubborn makes: rank 0 stopped its own at the drain deadline, exit 75 within ${took}s" \
+	"[ $took -lt 30 ] && tail -1 s5.json | grep -q '\"exit\":75' || { tail -5 s5.err s5.json >&2; false; }"
+check "stubborn makes: no row, every job pending ($pend), none reserved ($other)" \
+	"[ \$(db 'SELECT COUNT(*) FROM \"__square\"') -eq 0 ] && [ $pend -eq $N ] && [ $other -eq 0 ]"
+for f in stub/stubborn.*; do kill -KILL "$(cat "$f")" 2>/dev/null; done # the worker's, orphaned
 
 echo "populate ($backend) checks: $passes passed, $fails failed"
 [ $fails -eq 0 ]

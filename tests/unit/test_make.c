@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <pthread.h>
 
 #include <cmocka.h>
 
@@ -106,6 +108,51 @@ static void file_outputs(void **state)
 	assert_int_equal(res.len, 0);
 	dj_buf_dispose(&res);
 	dj_buf_dispose(&tail);
+}
+
+static void *cancel_soon(void *m)
+{
+	struct timespec nap = {0, 300000000L};
+	nanosleep(&nap, NULL);
+	dj_maker_cancel(m);
+	return NULL;
+}
+
+static double mono(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* dj_maker_cancel from another thread stops the running key (command: its process; server:
+ * its process group) with DJ_ESTOP, and every later key at once. */
+static void cancel_running(void **state)
+{
+	(void)state;
+	static char *cmd[] = {"/bin/sh", "-c", "trap '' TERM; sleep 30", NULL};
+	static char *srv[] = {"/bin/sh", "-c", "trap '' TERM; read line; sleep 30", NULL};
+	char **argv[] = {cmd, srv};
+	dj_make_kind kinds[] = {DJ_MAKE_COMMAND, DJ_MAKE_SERVER};
+	for (int k = 0; k < 2; k++) {
+		dj_make_opts o = {.kind = kinds[k], .argv = argv[k]};
+		dj_maker *m = NULL;
+		dj_buf res = {0}, tail = {0};
+		dj_err err = DJ_ERR_INIT;
+		pthread_t th;
+		assert_int_equal(dj_maker_open(&m, &o, &err), 0);
+		double t0 = mono();
+		assert_int_equal(pthread_create(&th, NULL, cancel_soon, m), 0);
+		assert_int_equal(dj_maker_run(m, "{}", NULL, 0, &res, &tail, &err), DJ_ESTOP);
+		pthread_join(th, NULL);
+		assert_true(mono() - t0 < 10);
+		assert_non_null(strstr(err.msg, "stopped"));
+		dj_err_clear(&err);
+		assert_int_equal(dj_maker_run(m, "{}", NULL, 0, &res, &tail, &err), DJ_ESTOP);
+		dj_maker_close(m);
+		dj_buf_dispose(&res);
+		dj_buf_dispose(&tail);
+	}
 }
 
 static void failure_tail(void **state)
@@ -261,7 +308,7 @@ static void maker_inputs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(split),           cmocka_unit_test(success_with_npy), cmocka_unit_test(file_outputs),
+	    cmocka_unit_test(split),           cmocka_unit_test(success_with_npy), cmocka_unit_test(file_outputs), cmocka_unit_test(cancel_running),
 	    cmocka_unit_test(failure_tail),    cmocka_unit_test(bad_outputs),
 	    cmocka_unit_test(missing_command), cmocka_unit_test(parts_files),
 	    cmocka_unit_test(maker_inputs),
