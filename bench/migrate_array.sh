@@ -21,6 +21,7 @@ MPIEXEC=${MPIEXEC:-mpirun}
 PY=/usr/bin/python3
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 DJ_IGNORE_CONFIG_FILE=1
 work=${BENCH_DIR:-$(mktemp -d /tmp/djb_arr.XXXXXX)}
+mkdir -p "$work"
 S=djb_arr_$$
 my() { MYSQL_PWD=$DJ_TEST_MYSQL_PASS mariadb --no-defaults -h "$DJ_TEST_MYSQL_HOST" -P "$DJ_TEST_MYSQL_PORT" -u "$DJ_TEST_MYSQL_USER" "$@"; }
 trap 'my -e "DROP DATABASE IF EXISTS $S" 2>/dev/null; rm -rf "$work"' EXIT
@@ -66,7 +67,7 @@ run() { # NAME RANKS TABLE ACTION...
 	else
 		"$MPIEXEC" --oversubscribe -n "$ranks" "$DJRUN" migrate "$@" "$S.$table.trace" --execute --no-sync --json --config "$work/datajoint.json" >"$out" 2>"$work/$name.err"
 	fi
-	[ $? -eq 0 ] || { echo "migrate $name failed"; cat "$work/$name.err" >&2; }
+	[ $? -eq 0 ] || { echo "migrate $name failed" >&2; cat "$work/$name.err" >&2; }
 	$PY - "$out" "$bytes" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1])); b = float(sys.argv[2])
