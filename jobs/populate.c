@@ -302,12 +302,18 @@ static int pop_work(void *ctx, const dj_bytes *item, dj_buf *result, dj_err *err
 		return dj_err_set(err, DJ_ENOMEM, "out of memory");
 	dj_make_input *in = NULL;
 	size_t nin = 0;
+	dj_buf *held = NULL;
 	rc = dj_populate_item_inputs(item, &in, &nin, err);
+	if (rc == 0)
+		rc = dj_populate_inputs_resolve(p, in, nin, &held, err);
 	if (rc == 0)
 		rc = dj_maker_run(p->maker, kj, in, nin, result, &tail, err);
 	if (rc == 0 && p->heading.len)
 		rc = dj_populate_store_outputs(p, kj, strlen(kj), result, err);
 	dj_populate_inputs_free(in, nin);
+	for (size_t i = 0; held && i < nin; i++)
+		dj_buf_dispose(&held[i]);
+	free(held);
 	if (rc < 0) {
 		dj_buf_setlen(result, 0);
 		dj_buf_add(result, tail.ptr, tail.len);

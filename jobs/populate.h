@@ -49,6 +49,9 @@ typedef struct dj_populate {
 	 * when workers write the store-backed outputs themselves; empty: rank 0 writes them while
 	 * it commits. Borrowed. */
 	dj_bytes heading;
+	/* every rank, the same: workers read the store-backed --fetch inputs themselves (rank 0
+	 * ships the row's metadata); false: rank 0 reads them. Set under MPI. */
+	bool remote_inputs;
 
 	/* state (rank 0), owned */
 	dj_db *db;

@@ -17,7 +17,7 @@
  * Item layout: "<index>\n<key JSON>" NUL, then per input [u32 name length][name][u64 length]
  * [bytes], little-endian.
  */
-#include "jobs/populate.h"
+#include "jobs/populate_internal.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -151,8 +151,8 @@ static int value_json(const dj_value *v, dj_buf *out, dj_err *err)
 	return rc;
 }
 
-/* The file for one fetched cell: its name suffix and bytes. */
-static int cell_file(dj_populate *p, dj_cell *c, dj_buf *suffix, dj_buf *out, dj_err *err)
+/* The file for one fetched cell: its name suffix and bytes (store objects read through rc). */
+static int cell_file(dj_row_ctx *rc_, dj_cell *c, dj_buf *suffix, dj_buf *out, dj_err *err)
 {
 	switch (c->kind) {
 	case DJ_CELL_NULL:
@@ -168,12 +168,12 @@ static int cell_file(dj_populate *p, dj_cell *c, dj_buf *suffix, dj_buf *out, dj
 	case DJ_CELL_NPY:
 		if (dj_buf_adds(suffix, ".npy") < 0)
 			return nomem(err);
-		return dj_row_npy_read(&p->rc, &c->npy, out, err);
+		return dj_row_npy_read(rc_, &c->npy, out, err);
 	case DJ_CELL_OBJECT:
 		if (!c->obj.is_dir) {
 			if (dj_buf_adds(suffix, c->obj.ext ? c->obj.ext : "") < 0)
 				return nomem(err);
-			return dj_row_object_read(&p->rc, &c->obj, NULL, out, err);
+			return dj_row_object_read(rc_, &c->obj, NULL, out, err);
 		} else {
 			json_t *j = json_pack("{s:s, s:s?}", "path", c->obj.path, "store",
 			                      c->obj.store);
@@ -232,10 +232,22 @@ int dj_populate_fetch_inputs(dj_populate *p, size_t row, dj_buf *item, dj_err *e
 		if (rc == 0 && col == dj_fetch_ncols(f))
 			rc = dj_err_set(err, DJ_ENOTFOUND, "InputError: %s.%s was not fetched",
 			                t->class_name, p->fetch_a[i]->name);
-		if (rc == 0)
-			rc = dj_fetch_cell(f, col, &cell, err);
-		if (rc == 0)
-			rc = cell_file(p, &cell, &suffix, &data, err);
+		const dj_attr *a = rc == 0 ? dj_fetch_attr(f, col) : NULL;
+		bool isnull = false;
+		dj_bytes raw = rc == 0 ? dj_fetch_raw(f, col, &isnull) : (dj_bytes){NULL, 0};
+		if (rc == 0 && p->remote_inputs && !isnull && dj_attr_is_stored(a)) {
+			/* the worker reads the object: "@name", "<type> NUL <class byte><metadata>" */
+			if (dj_buf_addc(&name, '@') < 0 || dj_buf_adds(&data, a->type) < 0 ||
+			    dj_buf_addc(&data, 0) < 0 ||
+			    dj_buf_addc(&data, (char)dj_fetch_dbtype(f, col)) < 0 ||
+			    dj_buf_add(&data, raw.ptr, raw.len) < 0)
+				rc = nomem(err);
+		} else {
+			if (rc == 0)
+				rc = dj_fetch_cell(f, col, &cell, err);
+			if (rc == 0)
+				rc = cell_file(&p->rc, &cell, &suffix, &data, err);
+		}
 		if (rc == 0 && dj_fetch_next(f, err) == 1)
 			rc = dj_err_set(err, DJ_EUSAGE, "InputError: %s has several rows for this key",
 			                t->class_name);
@@ -306,6 +318,68 @@ bad:
 		free((char *)v[i].name);
 	free(v);
 	return dj_err_set(err, DJ_EFORMAT, "populate: malformed inputs in a work item");
+}
+
+/* One "@name" input: its object read from the store, as rank 0 would have shipped it. */
+static int resolve_one(dj_populate *p, dj_make_input *in, dj_buf *held, dj_err *err)
+{
+	const char *spec = in->name + 1, *dot = strrchr(spec, '.');
+	const char *d = in->data, *nul = memchr(d, 0, in->len);
+	if (!dot || !nul || (size_t)(nul - d) + 2 > in->len)
+		return dj_err_set(err, DJ_EFORMAT, "populate: a malformed deferred input");
+	char comment[DJ_STORE_NAME_MAX + 64], *tname = strndup(spec, (size_t)(dot - spec));
+	snprintf(comment, sizeof(comment), ":%s:", d);
+	dj_column_info ci = {dot + 1, "json", NULL, comment, false};
+	dj_attr a;
+	dj_table t;
+	dj_cell cell;
+	dj_buf suffix = DJ_BUF_INIT, name = DJ_BUF_INIT;
+	dj_db_type ty = (dj_db_type)(unsigned char)nul[1];
+	dj_bytes raw = {(const uint8_t *)nul + 2, in->len - (size_t)(nul - d) - 2};
+	memset(&t, 0, sizeof(t));
+	t.schema = (char *)p->schema_name;
+	t.name = t.class_name = tname;
+	dj_cell_init(&cell);
+	int rc = tname ? dj_attr_init(&a, &ci, p->default_store, err) : nomem(err);
+	if (rc == 0) {
+		rc = dj_row_decode(&p->wrc, &t, &a, ty, false, raw, NULL, &cell, err);
+		if (rc == 0)
+			rc = cell_file(&p->wrc, &cell, &suffix, held, err);
+		if (rc == 0 && (dj_buf_adds(&name, spec) < 0 ||
+		                dj_buf_add(&name, suffix.ptr, suffix.len) < 0 || dj_buf_addc(&name, 0) < 0))
+			rc = nomem(err);
+		if (rc < 0)
+			dj_err_context(err, "InputError: --fetch %s", spec);
+		dj_attr_clear(&a);
+	}
+	if (rc == 0) {
+		free((char *)in->name);
+		in->name = name.ptr; /* owned, as the others */
+		name = (dj_buf)DJ_BUF_INIT;
+		in->data = held->ptr;
+		in->len = held->len;
+	}
+	dj_cell_dispose(&cell);
+	dj_buf_dispose(&suffix);
+	dj_buf_dispose(&name);
+	free(tname);
+	return rc;
+}
+
+int dj_populate_inputs_resolve(dj_populate *p, dj_make_input *in, size_t nin, dj_buf **held,
+                               dj_err *err)
+{
+	int rc = 0;
+	*held = NULL;
+	for (size_t i = 0; rc == 0 && i < nin; i++) {
+		if (in[i].name[0] != '@')
+			continue;
+		if (!*held && !(*held = calloc(nin, sizeof(**held))))
+			return nomem(err);
+		if ((rc = dj_populate_worker_stores(p, err)) == 0)
+			rc = resolve_one(p, &in[i], &(*held)[i], err);
+	}
+	return rc;
 }
 
 void dj_populate_inputs_free(dj_make_input *in, size_t nin)

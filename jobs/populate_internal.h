@@ -32,6 +32,19 @@ int dj_populate_key_from_json(const dj_attr *a, json_t *v, dj_value **out, dj_er
 int dj_populate_store_outputs(dj_populate *p, const char *kjson, size_t klen, dj_buf *result,
                               dj_err *err);
 
+/* The working thread's stores (p->wrc), opened once. */
+int dj_populate_worker_stores(dj_populate *p, dj_err *err);
+
+/*
+ * Worker side (p->remote_inputs): read the store-backed inputs rank 0 left to the worker
+ * ("@Table.attr" items: the attribute's type and the row's metadata) from the stores and turn
+ * them into the files rank 0 would have shipped (names as dj_populate_fetch_inputs gives them).
+ * Their bytes go into `*held` (nin buffers, NULL when there were none): dispose each, then
+ * free it, after the make. Errors "InputError: ...".
+ */
+int dj_populate_inputs_resolve(dj_populate *p, dj_make_input *in, size_t nin, dj_buf **held,
+                               dj_err *err);
+
 /* Free the worker-side state (tables, stores). */
 void dj_populate_store_dispose(dj_populate *p);
 

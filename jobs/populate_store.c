@@ -22,6 +22,17 @@ static int nomem(dj_err *err)
 	return dj_err_set(err, DJ_ENOMEM, "out of memory");
 }
 
+int dj_populate_worker_stores(dj_populate *p, dj_err *err)
+{
+	int rc;
+	if (!p->have_wrc) {
+		if ((rc = dj_row_ctx_init(&p->wrc, p->specs, p->nspecs, p->default_store, err)) < 0)
+			return rc;
+		p->have_wrc = true;
+	}
+	return 0;
+}
+
 /* The heading unpacked and the stores ready, once per working thread. */
 static int prepare(dj_populate *p, dj_err *err)
 {
@@ -33,12 +44,7 @@ static int prepare(dj_populate *p, dj_err *err)
 		if (p->nwt == 0)
 			return dj_err_set(err, DJ_EFORMAT, "populate: an empty table heading");
 	}
-	if (!p->have_wrc) {
-		if ((rc = dj_row_ctx_init(&p->wrc, p->specs, p->nspecs, p->default_store, err)) < 0)
-			return rc;
-		p->have_wrc = true;
-	}
-	return 0;
+	return dj_populate_worker_stores(p, err);
 }
 
 void dj_populate_store_dispose(dj_populate *p)

@@ -388,18 +388,22 @@ static int from_entry(table_opts *t, json_t *e, const char *label)
 }
 
 /*
- * Under MPI, the working ranks write the store-backed outputs themselves (jobs/populate.h
- * `heading`): rank 0 reads the heading of `table` and its parts and every rank gets it. Empty
- * when nothing of them is store-backed, without MPI, or when rank 0 cannot read it (the run's
- * own start then reports why). Collective under MPI.
+ * Under MPI, the working ranks read the store-backed inputs and write the store-backed outputs
+ * themselves (jobs/populate.h `remote_inputs`, `heading`; *mpi tells): rank 0 reads the heading
+ * of `table` and its parts and every rank gets it. Empty when nothing of them is store-backed,
+ * without MPI, or when rank 0 cannot read it (the run's own start then reports why).
+ * Collective under MPI.
  */
-static int share_heading(dj_config *cfg, const char *schema, const char *table, dj_buf *out)
+static int share_heading(dj_config *cfg, const char *schema, const char *table, dj_buf *out,
+                         bool *mpi)
 {
 	dj_err err = DJ_ERR_INIT;
 	int rank = 0, size = 1;
+	*mpi = false;
 	if (dj_launch_size() <= 1 || dj_run_rank(dj_launch_size(), &rank, &size, &err) < 0 ||
 	    size <= 1)
 		return 0;
+	*mpi = true;
 	if (rank == 0) {
 		dj_db *db = NULL;
 		dj_schema s;
@@ -464,11 +468,13 @@ static int populate_table(args *a, const table_opts *to, dj_config *cfg, const c
 	dj_run_opts_init(&o);
 	o.launched_size = dj_launch_size();
 	dj_buf heading = DJ_BUF_INIT;
-	if (share_heading(cfg, schema, table, &heading) < 0) {
+	bool mpi = false;
+	if (share_heading(cfg, schema, table, &heading, &mpi) < 0) {
 		dj_make_argv_free(split);
 		return DJ_EXIT_FAILED;
 	}
 	p.heading = (dj_bytes){(const uint8_t *)heading.ptr, heading.len};
+	p.remote_inputs = mpi;
 	p.schema_name = schema;
 	p.table_name = table;
 	p.where = to->where;

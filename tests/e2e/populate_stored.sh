@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# djrun populate with store-backed outputs of every kind the make protocol carries, on MariaDB
-# (populate_stored_postgres.sh runs it with POP_BACKEND=postgresql): a Computed table with
+# djrun populate with store-backed outputs and inputs of every kind the make protocol carries,
+# on MariaDB (populate_stored_postgres.sh runs it with POP_BACKEND=postgresql): a Computed table with
 # <blob@> (an array, and a nullable one deduplicated against it), <npy@>, <object@> and
 # <attach@> from {"file": ...}, an in-table <attach>, and a part with <blob@> arrays.
 #  - one process (rank 0 writes the objects while it commits) and mpirun -n 3 (the workers write
 #    them and send rank 0 only their metadata): the same decoded values, the same content hashes,
 #    every object verified by `djrun verify --deep`, and under MPI rank 0 receives a small
 #    fraction of the bytes (the summary's bytes_moved)
+#  - a downstream table fetching <blob@>, <npy@> and <object@> inputs: under MPI the workers
+#    read them from the store (rank 0 ships metadata), a damaged object fails its key alone
+#    with an InputError, and the values equal the one-process run's
 #  - a key whose output the worker cannot encode (a JSON list for a <blob@>): an error job with
 #    the OutputError, no row; the other keys go on
 #  - the same under mpirun -n 2 on the S3 server (SigV4 checked), and with a wrong secret: every
-#    key fails with an error naming the refused signature, no row is written
+#    key fails with an error naming the refused authentication, no row is written
 set -uo pipefail
 : "${DJRUN:?}" "${MPIEXEC:?}"
 backend=${POP_BACKEND:-mysql}
@@ -104,6 +107,14 @@ CREATE TABLE `__features__peak` (
   PRIMARY KEY (`rec_id`,`rec_date`,`peak_idx`),
   CONSTRAINT `__features__peak_ibfk_1` FOREIGN KEY (`rec_id`,`rec_date`) REFERENCES `__features` (`rec_id`,`rec_date`) ON UPDATE CASCADE
 ) ENGINE=InnoDB COMMENT='a peak';
+CREATE TABLE `__summary` (
+  `rec_id` int NOT NULL COMMENT ':int32:',
+  `rec_date` date NOT NULL COMMENT ':date:',
+  `total` double NOT NULL COMMENT ':float64:',
+  `report_len` int NOT NULL COMMENT ':int32:',
+  PRIMARY KEY (`rec_id`,`rec_date`),
+  CONSTRAINT `__summary_ibfk_1` FOREIGN KEY (`rec_id`,`rec_date`) REFERENCES `__features` (`rec_id`,`rec_date`) ON UPDATE CASCADE
+) ENGINE=InnoDB COMMENT='from the features';
 INSERT INTO `recording` VALUES {rows};""")
 else:
     print(f"""
@@ -137,12 +148,21 @@ COMMENT ON COLUMN "__features__peak"."rec_id" IS ':int32:';
 COMMENT ON COLUMN "__features__peak"."rec_date" IS ':date:';
 COMMENT ON COLUMN "__features__peak"."peak_idx" IS ':int16:';
 COMMENT ON COLUMN "__features__peak"."shape" IS ':<blob@{st}>:';
+CREATE TABLE "__summary" ("rec_id" integer NOT NULL, "rec_date" date NOT NULL,
+  "total" double precision NOT NULL, "report_len" integer NOT NULL,
+  PRIMARY KEY ("rec_id","rec_date"),
+  FOREIGN KEY ("rec_id","rec_date") REFERENCES "__features" ("rec_id","rec_date") ON UPDATE CASCADE);
+COMMENT ON TABLE "__summary" IS 'from the features';
+COMMENT ON COLUMN "__summary"."rec_id" IS ':int32:';
+COMMENT ON COLUMN "__summary"."rec_date" IS ':date:';
+COMMENT ON COLUMN "__summary"."total" IS ':float64:';
+COMMENT ON COLUMN "__summary"."report_len" IS ':int32:';
 INSERT INTO "recording" VALUES {rows};""")
 PY
 }
 ddl f >f.sql && ddl s3 >s3.sql || exit 1
 for s in one mpi; do declare_schema ${P}_$s f.sql >/dev/null; done
-check "schemas declared" "[ \$? -eq 0 ]"
+check "schemas declared" "[ \"\$(sql ${P}_mpi 'SELECT COUNT(*) FROM recording')\" = $N ]"
 
 # The make: .npy files written with the standard library only; key 6 gives a JSON list for a
 # <blob@> column (refused where it is encoded).
@@ -211,6 +231,7 @@ q='`'
 [ "$backend" = postgresql ] && q='"'
 error_of() { sql "$1" "SELECT error_message FROM $q~~features$q WHERE status='error'"; }
 jobs_left() { sql "$1" "SELECT COUNT(*) FROM $q~~features$q"; }
+summary_errors() { sql "$1" "SELECT error_message FROM $q~~summary$q WHERE status='error'"; }
 
 # --- one process: rank 0 writes the objects ----------------------------------------------------
 "$DJRUN" populate ${P}_one.Features --reserve-jobs --json --config "$cfg" -- "$tmp/make.py" >one.json 2>one.err
@@ -245,10 +266,51 @@ check "content hashes: MPI run == one process" "[ \"\$(hashes ${P}_one)\" = \"\$
 check "objects: the <npy@> and <object@> files are in the MPI schema's section" \
 	"[ \$(find store/_schema/${P}_mpi -name '*.npy' | wc -l) -eq $((N - 1)) ] && [ \$(find store/_schema/${P}_mpi -name '*.txt' | wc -l) -eq $((N - 1)) ]"
 "$DJRUN" verify ${P}_mpi --deep --config "$cfg" >verify.out 2>&1
-check "verify --deep: every object of the MPI run is intact" "[ \$? -eq 0 ] || { cat verify.out >&2; false; }"
+rc=$?
+check "verify --deep: every object of the MPI run is intact" "[ $rc -eq 0 ] || { cat verify.out >&2; false; }"
 one_b=$(summary_bytes one.json) mpi_b=$(summary_bytes mpi.json)
 check "MPI: rank 0 received the metadata, not the arrays ($mpi_b vs $one_b bytes)" \
 	"[ -n '$mpi_b' ] && [ -n '$one_b' ] && [ \$((mpi_b * 3)) -lt $one_b ]"
+
+# --- inputs from the store: under MPI the workers read them (rank 0 ships the metadata) ---------
+cat >summary.py <<'PY'
+#!/usr/bin/env python3
+import ast, json, os, struct
+def npy(path):
+    raw = open(path, "rb").read()
+    hl = struct.unpack("<H", raw[8:10])[0]
+    h = ast.literal_eval(raw[10:10 + hl].decode())
+    n = 1
+    for d in h["shape"]:
+        n *= d
+    return struct.unpack("<%d%s" % (n, {"<f8": "d", "<i4": "i"}[h["descr"]]), raw[10 + hl:])
+key = json.load(open(os.environ["DJRUN_KEY_JSON"]))
+trace, spec = npy("inputs/Features.trace.npy"), npy("inputs/Features.spectrum.npy")
+report = open("inputs/Features.report.txt").read()
+assert report == "report for recording %d\n" % key["rec_id"], report
+json.dump({"total": sum(trace) + sum(spec), "report_len": len(report)},
+          open(os.path.join(os.environ["DJRUN_OUTPUT_DIR"], "row.json"), "w"))
+PY
+chmod +x summary.py
+inputs=(--fetch Features.trace --fetch Features.spectrum --fetch Features.report)
+"$DJRUN" populate ${P}_one.Summary "${inputs[@]}" --json --config "$cfg" -- "$tmp/summary.py" >sum1.json 2>sum1.err
+rc=$?
+check "inputs, one process: exit 0, $((N - 1)) rows" \
+	"[ $rc -eq 0 ] && [ \"\$(sql ${P}_one 'SELECT COUNT(*) FROM __summary')\" = $((N - 1)) ] || { tail -3 sum1.err >&2; false; }"
+# key 4's trace object damaged in the MPI schema's store: its worker must notice
+bad=$(sql ${P}_mpi "SELECT trace FROM __features WHERE rec_id = 4" | python3 -c "import json,sys; print(json.load(sys.stdin)['path'])")
+chmod u+w "store/$bad" && printf 'XXXX' | dd of="store/$bad" bs=1 seek=40 conv=notrunc 2>/dev/null
+mpi -n 3 "$DJRUN" populate ${P}_mpi.Summary "${inputs[@]}" --json --config "$cfg" -- "$tmp/summary.py" >sum3.json 2>sum3.err
+rc=$?
+check "inputs, mpirun -n 3: exit 1, $((N - 2)) rows (key 4's input is damaged)" \
+	"[ $rc -eq 1 ] && [ \"\$(sql ${P}_mpi 'SELECT COUNT(*) FROM __summary')\" = $((N - 2)) ] || { tail -3 sum3.err >&2; false; }"
+check "inputs, mpirun -n 3: key 4 failed with an InputError naming its input" \
+	"summary_errors ${P}_mpi | grep -q 'InputError: --fetch Features.trace' || { summary_errors ${P}_mpi >&2; false; }"
+check "inputs, mpirun -n 3: the same totals as one process" \
+	"[ \"\$(sql ${P}_mpi 'SELECT rec_id, total, report_len FROM __summary ORDER BY rec_id')\" = \"\$(sql ${P}_one 'SELECT rec_id, total, report_len FROM __summary WHERE rec_id <> 4 ORDER BY rec_id')\" ]"
+s1=$(summary_bytes sum1.json) s3=$(summary_bytes sum3.json)
+check "inputs, MPI: rank 0 shipped the metadata, not the arrays ($s3 vs $s1 bytes)" \
+	"[ -n '$s3' ] && [ -n '$s1' ] && [ \$((s3 * 3)) -lt $s1 ]"
 
 # --- S3: the workers write to the S3 server; a wrong secret fails every key ---------------------
 if need DJ_TEST_S3_ENDPOINT; then
@@ -260,10 +322,12 @@ if need DJ_TEST_S3_ENDPOINT; then
 	fetch_norm ${P}_s3
 	check "S3: decoded values == one process on the file store" "cmp -s ${P}_one.norm.json ${P}_s3.norm.json"
 	"$DJRUN" verify ${P}_s3 --deep --config "$cfg" >verify3.out 2>&1
-	check "S3: verify --deep passes" "[ \$? -eq 0 ] || { cat verify3.out >&2; false; }"
+	rc=$?
+	check "S3: verify --deep passes" "[ $rc -eq 0 ] || { cat verify3.out >&2; false; }"
 	mpi -n 2 "$DJRUN" populate ${P}_bad.Features --config bad.json -- "$tmp/make.py" >bad.out 2>bad.err
+	rc=$?
 	check "S3, wrong secret: exit 1, no row" \
-		"[ \$? -eq 1 ] && [ \"\$(sql ${P}_bad 'SELECT COUNT(*) FROM __features')\" = 0 ]"
+		"[ $rc -eq 1 ] && [ \"\$(sql ${P}_bad 'SELECT COUNT(*) FROM __features')\" = 0 ]"
 	check "S3, wrong secret: every key's error names the refused authentication" \
 		"[ \"\$(error_of ${P}_bad | grep -c 'authentication failed')\" = $((N - 1)) ] || { error_of ${P}_bad | head -3 >&2; false; }"
 fi
