@@ -5,7 +5,8 @@
  * never sees a torn object. The temporary name is `target.saving.<16 hex>`: unique per writer
  * (two ranks writing the same hash object do not share it), and never matching the GC's
  * `^[a-z2-7]{26}$` (formats.md §10.4). With DJ_STORE_IF_ABSENT the temporary file is published
- * with link(2), which fails if the target appeared meanwhile, so a hash object is never
+ * with a rename that never replaces (renameat2 RENAME_NOREPLACE; link(2) where the file system
+ * lacks it), which fails if the target appeared meanwhile, so a hash object is never
  * replaced. Data and the directory entry are fsync'ed before a put returns: the object must be
  * durable before the database row that references it commits (DESIGN.md "Rank roles"). A
  * store opened with defer_sync leaves that to dj_store_flush, which its writer calls before
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -181,14 +183,42 @@ static int copy_fd(int dst, int src)
 	return 0;
 }
 
+/* rename(2) that fails with EEXIST instead of replacing: 1 done, 0 not supported here (old
+ * kernels, NFS), -1 failed (errno set). */
+static int rename_noreplace(const char *from, const char *to)
+{
+#if defined(SYS_renameat2)
+	if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */) == 0)
+		return 1;
+	return errno == EINVAL || errno == ENOSYS || errno == ENOTSUP ? 0 : -1;
+#else
+	(void)from;
+	(void)to;
+	return 0;
+#endif
+}
+
 /*
- * Move the finished temporary file to `path`. With DJ_STORE_IF_ABSENT, link(2) refuses an
- * existing target atomically; file systems without hard links fall back to check-then-rename,
- * which is what datajoint-python does (formats.md §5.2).
+ * Move the finished temporary file to `path`. With DJ_STORE_IF_ABSENT a rename that never
+ * replaces (one directory change), else link(2), which also refuses an existing target
+ * atomically (two: link and unlink); file systems with neither fall back to
+ * check-then-rename, which is what datajoint-python does (formats.md §5.2).
  */
 static int publish(const file_store *fs, const char *key, const char *tmp, const char *path,
                    unsigned flags, dj_err *err)
 {
+	int nr = flags & DJ_STORE_IF_ABSENT ? rename_noreplace(tmp, path) : 0;
+	if (nr == 1)
+		return sync_parent(fs, path, key, err);
+	if (nr < 0 && errno == EEXIST) {
+		unlink(tmp);
+		return exists_err(&fs->base, key, err);
+	}
+	if (nr < 0) {
+		int rc = os_fail(&fs->base, "publish", key, err);
+		unlink(tmp);
+		return rc;
+	}
 	if (!(flags & DJ_STORE_IF_ABSENT) || link(tmp, path) < 0) {
 		struct stat sb;
 		int e = errno;
@@ -260,10 +290,16 @@ static int write_object(file_store *fs, const char *key, unsigned flags, fill_fn
 		rc = exists_err(&fs->base, key, err);
 		goto done;
 	}
-	if ((rc = make_parents(fs, key, err)) < 0 || (rc = random_id(id, err)) < 0 ||
-	    (rc = tmp_path(fs, key, id, &tmp, err)) < 0)
+	if ((rc = random_id(id, err)) < 0 || (rc = tmp_path(fs, key, id, &tmp, err)) < 0)
 		goto done;
-	if ((fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)) < 0) {
+	/* the temporary file sits beside the object: its folders are made only when missing */
+	fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0 && errno == ENOENT) {
+		if ((rc = make_parents(fs, key, err)) < 0)
+			goto done;
+		fd = open(tmp.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	}
+	if (fd < 0) {
 		rc = os_fail(&fs->base, "create a temporary file for", key, err);
 		goto done;
 	}
