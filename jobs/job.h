@@ -127,9 +127,10 @@ typedef struct dj_job {
 	 * (then `start` on rank 0 sees info->worker). Only for jobs whose work shares nothing
 	 * with plan, commit and release but read-only options. */
 	bool work_beside_coordinator;
-	/* Optional, with work_beside_coordinator: called from rank 0's coordinating thread when the
-	 * run ends (a drain deadline passed, or an error) while rank 0's own item still runs, which
-	 * the engine then waits for. It must make that `work` return soon (thread-safe). */
+	/* Optional. Called from another thread of the process when a running `work` must end
+	 * soon: on rank 0 when the run ends (a drain deadline passed, or an error) while its own
+	 * item still runs (work_beside_coordinator), on a worker when its process got the stop
+	 * signal and drain_timeout_s has passed. Thread-safe; later items may fail at once. */
 	void (*cancel)(void *ctx);
 } dj_job;
 

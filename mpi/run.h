@@ -14,8 +14,9 @@
  * ones queued behind it, waits up to drain_timeout_s, commits what finished and releases the
  * rest; dj_run returns DJ_ESTOP. Rank 0's own item (a job with work_beside_coordinator) shares
  * the job's context, so it is waited for: at drain_timeout_s the job's `cancel` is called to
- * end it (populate: its make is killed and its key released). Workers ignore *stop: rank 0
- * decides for everyone (under srun every task gets the SIGTERM).
+ * end it (populate: its make is killed and its key released). Workers ignore *stop, but for
+ * their own item: rank 0 decides for everyone (under srun every task gets the SIGTERM), and
+ * a worker whose process got it calls `cancel` 0.8 drain_timeout_s later if still working.
  *
  * Lost workers. Workers send a heartbeat every heartbeat_s (from a helper thread, so a long
  * work call does not silence them). A worker silent for worker_timeout_s (during a signal

@@ -7,7 +7,7 @@
  * ones. Fast items are answered in groups, slow ones one by one.
  *
  * A helper thread sends a heartbeat every heartbeat_s so that rank 0 can tell a long item from
- * a dead rank. MPI is initialised THREAD_SERIALIZED and both threads take `mpi` around every
+ * a dead rank, and stops the running item at this rank's drain deadline (watch_drain). MPI is initialised THREAD_SERIALIZED and both threads take `mpi` around every
  * MPI call; the main thread never holds it while working.
  */
 #include <math.h>
@@ -51,9 +51,30 @@ typedef struct worker {
 	dj_err *err;
 } worker;
 
+/*
+ * The worker's own drain deadline: its process got the stop signal too (srun signals every
+ * task, mpirun forwards it to every rank), and rank 0 gives up on it drain_timeout_s later.
+ * A little before that (0.8 of it) the item it runs is stopped through the job's cancel, so
+ * that its result (released) still reaches rank 0 and its make does not outlive the job.
+ */
+static void watch_drain(worker *w, double *deadline, bool *cancelled)
+{
+	if (*cancelled || !w->job->cancel || !w->o.stop || !*w->o.stop)
+		return;
+	double now = dj_run__now();
+	if (*deadline == 0)
+		*deadline = now + 0.8 * w->o.drain_timeout_s;
+	else if (now > *deadline) {
+		w->job->cancel(w->ctx);
+		*cancelled = true;
+	}
+}
+
 static void *beat_main(void *arg)
 {
 	worker *w = arg;
+	double deadline = 0;
+	bool cancelled = false;
 	pthread_mutex_lock(&w->beat_mu);
 	while (!w->beat_stop) {
 		struct timespec ts;
@@ -67,6 +88,7 @@ static void *beat_main(void *arg)
 		pthread_mutex_lock(&w->mpi);
 		dj_wire_beat(w->l, 0, NULL); /* a failure shows at rank 0 as silence */
 		pthread_mutex_unlock(&w->mpi);
+		watch_drain(w, &deadline, &cancelled);
 	}
 	pthread_mutex_unlock(&w->beat_mu);
 	return NULL;

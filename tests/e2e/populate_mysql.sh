@@ -12,8 +12,8 @@
 #    values, no jobs left (complete deletes them), a second run has nothing to do
 #  - --max-calls 5 computes 5 keys
 #  - SIGTERM mid-run: exit 75, reserved keys back to pending, a rerun finishes
-#  - makes that ignore SIGTERM under mpirun -n 2: at --drain-timeout rank 0 kills its own make
-#    and exits 75 with every key back to pending
+#  - makes that ignore SIGTERM under mpirun -n 2: by --drain-timeout both ranks kill their
+#    make and rank 0 exits 75 with every key back to pending
 set -uo pipefail
 : "${DJRUN:?}" "${MPIEXEC:?}"
 backend=${POP_BACKEND:-mysql} # populate_postgres.sh runs this script with POP_BACKEND=postgresql
@@ -292,7 +292,7 @@ check "SIGTERM -n 2: rows ($rows) + pending jobs ($pend) = $N, none reserved ($o
 mpi -n 2 "$DJRUN" populate "$S.Square" --make "$tmp/make.py" >s4.json 2>s4.err
 check "SIGTERM -n 2: a rerun finishes the rest" "[ $? -eq 0 ] && verify"
 
-# --- makes that ignore SIGTERM: at --drain-timeout rank 0 stops its own make ------------------
+# --- makes that ignore SIGTERM: by --drain-timeout every rank stops its make ------------------
 db 'DELETE FROM "__square"' && db 'DELETE FROM "~~square"'
 cat >stubborn.sh <<'SH'
 #!/bin/sh
@@ -319,7 +319,10 @@ check "stubborn makes: rank 0 stopped its own at the drain deadline, exit 75 wit
 	"[ $took -lt 30 ] && tail -1 s5.json | grep -q '\"exit\":75' || { tail -5 s5.err s5.json >&2; false; }"
 check "stubborn makes: no row, every job pending ($pend), none reserved ($other)" \
 	"[ \$(db 'SELECT COUNT(*) FROM \"__square\"') -eq 0 ] && [ $pend -eq $N ] && [ $other -eq 0 ]"
-for f in stub/stubborn.*; do kill -KILL "$(cat "$f")" 2>/dev/null; done # the worker's, orphaned
+alive=0
+for f in stub/stubborn.*; do kill -0 "$(cat "$f")" 2>/dev/null && alive=$((alive + 1)); done
+check "stubborn makes: both ranks stopped theirs, none outlives the job ($alive left)" "[ $alive -eq 0 ]"
+for f in stub/stubborn.*; do kill -KILL "$(cat "$f")" 2>/dev/null; done
 
 echo "populate ($backend) checks: $passes passed, $fails failed"
 [ $fails -eq 0 ]
