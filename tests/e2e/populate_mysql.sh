@@ -12,6 +12,8 @@
 #    values, no jobs left (complete deletes them), a second run has nothing to do
 #  - --max-calls 5 computes 5 keys
 #  - SIGTERM mid-run: exit 75, reserved keys back to pending, a rerun finishes
+#  - a worker rank SIGKILLed under mpirun -n 3 (mpirun aborts the job): rank 0 drains, no key
+#    left reserved, a rerun finishes
 #  - makes that ignore SIGTERM under mpirun -n 2: by --drain-timeout both ranks kill their
 #    make and rank 0 exits 75 with every key back to pending
 set -uo pipefail
@@ -291,6 +293,32 @@ check "SIGTERM -n 2: rows ($rows) + pending jobs ($pend) = $N, none reserved ($o
 	"[ $rows -ge 1 ] && [ $rows -lt $N ] && [ \$(($rows + $pend)) -eq $N ] && [ $other -eq 0 ]"
 mpi -n 2 "$DJRUN" populate "$S.Square" --make "$tmp/make.py" >s4.json 2>s4.err
 check "SIGTERM -n 2: a rerun finishes the rest" "[ $? -eq 0 ] && verify"
+
+# --- a worker rank killed with SIGKILL mid-run: mpirun aborts the job, rank 0 drains -----------
+db 'DELETE FROM "__square"' && db 'DELETE FROM "~~square"'
+cat >rankmake.sh <<'SH'
+#!/bin/sh
+echo $PPID >"$POP_DIR/rank.$OMPI_COMM_WORLD_RANK"
+exec "$POP_MAKE"
+SH
+chmod +x rankmake.sh
+mkdir -p ranks && rm -f ranks/*
+POP_DIR=$tmp/ranks POP_MAKE=$tmp/make.py POP_SLEEP=0.2 "$MPIEXEC" --oversubscribe -n 3 \
+	"$DJRUN" populate "$S.Square" --make "$tmp/rankmake.sh" --batch 1 --json >k1.json 2>k1.err &
+pid=$!
+for _ in $(seq 1 200); do # until rank 2 has made a key
+	[ -s ranks/rank.2 ] && [ "$(db 'SELECT COUNT(*) FROM "__square"')" -ge 2 ] && break
+	sleep 0.1
+done
+kill -KILL "$(cat ranks/rank.2)"
+wait $pid
+rows=$(db 'SELECT COUNT(*) FROM "__square"')
+pend=$(db "SELECT COUNT(*) FROM \"~~square\" WHERE status = 'pending'")
+other=$(db "SELECT COUNT(*) FROM \"~~square\" WHERE status <> 'pending'")
+check "worker SIGKILLed: rows ($rows) + pending jobs ($pend) = $N, none reserved or failed ($other)" \
+	"[ $rows -ge 2 ] && [ \$(($rows + $pend)) -eq $N ] && [ $other -eq 0 ] || { tail -3 k1.err >&2; false; }"
+mpi -n 2 "$DJRUN" populate "$S.Square" --make "$tmp/make.py" >k2.json 2>k2.err
+check "worker SIGKILLed: a rerun finishes the rest, every value right" "[ $? -eq 0 ] && verify"
 
 # --- makes that ignore SIGTERM: by --drain-timeout every rank stops its make ------------------
 db 'DELETE FROM "__square"' && db 'DELETE FROM "~~square"'
