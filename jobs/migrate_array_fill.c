@@ -19,6 +19,8 @@
 #define PAGE_BUDGET ((size_t)32 << 20) /* bytes of old values per plan query */
 #define PAGE_ROWS_MAX 2048
 #define FLAG_HASHED 1u
+/* <blob@s> sources: the item carries metadata, not the bytes a worker will read and convert */
+#define HASHED_ROWS_PER_ITEM 16
 
 static int nomem(dj_err *err)
 {
@@ -117,7 +119,8 @@ static int fill_plan(void *ctx, dj_job_sink *sink, size_t want, dj_err *err)
 		dj_bytes v = dj_db_rows_value(rows, m->t->npk);
 		rc = 0;
 		got++;
-		if (nrows && item.len + v.len > m->item_bytes) {
+		if (nrows && (item.len + v.len > m->item_bytes ||
+		              (flags && nrows >= HASHED_ROWS_PER_ITEM))) {
 			if ((rc = push_item(sink, &item, nrows, err)) < 0)
 				break;
 			nrows = 0;
