@@ -6,6 +6,8 @@
 #   3. --make-server with a trivial Python make (tests/plugins/square_server.py --min)
 #                                                                              (goal >= 2,000 keys/s)
 #   4. a make command that sleeps 50 ms: mpirun -n 4 vs one process            (goal >= 3.5x)
+#   5. a 1 MiB <blob@> output per key (C plugin): one process vs mpirun -n 4, with the bytes
+#      that reached rank 0 (under MPI the workers write the objects and send their metadata)
 # datajoint-python 2.3 on this kind of machine (issue 5): 0.89 ms/key direct, 2.19 ms/key with
 # its jobs table, 5.9 ms/key with a 1 KiB <blob@> output. Usage: bench/populate.sh [KEYS]
 set -euo pipefail
@@ -36,6 +38,9 @@ CREATE TABLE __square (item_id int NOT NULL COMMENT ':int32:', sq bigint NOT NUL
 CREATE TABLE __signal (item_id int NOT NULL COMMENT ':int32:', sq bigint NOT NULL COMMENT ':int64:',
   sig json NOT NULL COMMENT ':<blob@main>:1 KiB',
   PRIMARY KEY (item_id), FOREIGN KEY (item_id) REFERENCES item (item_id)) COMMENT='1 KiB blob';
+CREATE TABLE __big (item_id int NOT NULL COMMENT ':int32:', sq bigint NOT NULL COMMENT ':int64:',
+  sig json NOT NULL COMMENT ':<blob@main>:1 MiB',
+  PRIMARY KEY (item_id), FOREIGN KEY (item_id) REFERENCES item (item_id)) COMMENT='1 MiB blob';
 CREATE TABLE __nap (item_id int NOT NULL COMMENT ':int32:', PRIMARY KEY (item_id),
   FOREIGN KEY (item_id) REFERENCES item (item_id)) COMMENT='sleeps';
 SQL
@@ -94,3 +99,19 @@ run "4b. make sleeping 50 ms, mpirun -n 4" __nap "$n4" -- \
 	mpirun --oversubscribe -n 4 "$djrun" populate "$S.Nap" --json --max-calls "$n4" --make "$tmp/nap.sh"
 w4=$(summary out.json | awk '{print $3}')
 printf '%-58s %8.2fx\n' "4. speed-up, 4 ranks vs 1 (goal >= 3.5x)" "$(echo "$w1 / $w4" | bc -l)"
+
+n5=200
+for how in "1 process" "mpirun -n 4"; do
+	launch=()
+	[ "$how" = "1 process" ] || launch=(mpirun --oversubscribe -n 4)
+	rm -rf "$tmp/store/_hash"
+	run "5. 1 MiB <blob@> per key, $how" __big "$n5" -- \
+		"${launch[@]}" "$djrun" populate "$S.Big" --json --max-calls "$n5" \
+		--make-plugin "$plugins/bench_kib.so mib"
+	python3 - "$n5" <<'PY'
+import json, sys
+d = json.loads(open("out.json").read().strip().splitlines()[-1])
+n = int(sys.argv[1])
+print("   %.1f MB/s of objects written, %.1f MB reached rank 0" % (n * 1.048576 / d["wall_s"], d["bytes_moved"] / 1e6))
+PY
+done

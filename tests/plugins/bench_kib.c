@@ -1,8 +1,9 @@
 /*
  * The make of bench/populate.sh (built against djrun_make.h alone): key {"item_id": i} ->
  * sq = i*i, and with the argument `kib` also sig = 128 float64 values (1 KiB, different for
- * every key, so nothing deduplicates) for a <blob@> column.
+ * every key, so nothing deduplicates) for a <blob@> column; `mib`: 131,072 values (1 MiB).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <djrun_make.h>
@@ -14,7 +15,9 @@ DJRUN_MAKE_EXPORT int djrun_make_init(void **state, int argc, char **argv, char 
 {
 	(void)errbuf;
 	(void)errlen;
-	*state = (void *)(argc > 1 && !strcmp(argv[1], "kib") ? "kib" : "");
+	*state = (void *)(argc > 1 && !strcmp(argv[1], "kib")   ? "kib"
+	                  : argc > 1 && !strcmp(argv[1], "mib") ? "mib"
+	                                                         : "");
 	return 0;
 }
 
@@ -27,9 +30,14 @@ DJRUN_MAKE_EXPORT int djrun_make(const djrun_key *key, djrun_out *out)
 		return -1;
 	if (!*(const char *)key->state)
 		return 0;
-	double sig[128];
-	int64_t shape[1] = {128};
-	for (int k = 0; k < 128; k++)
-		sig[k] = (double)id->i + k / 128.0;
-	return djrun_set_array(out, "sig", "float64", 1, shape, sig, sizeof(sig));
+	int64_t n = strcmp(key->state, "mib") ? 128 : 131072;
+	int64_t shape[1] = {n};
+	double *sig = malloc((size_t)n * sizeof(*sig));
+	if (!sig)
+		return djrun_error(out, "MemoryError: 1 MiB", NULL);
+	for (int64_t k = 0; k < n; k++)
+		sig[k] = (double)id->i + (double)k / (double)n;
+	int rc = djrun_set_array(out, "sig", "float64", 1, shape, sig, (size_t)n * sizeof(*sig));
+	free(sig);
+	return rc;
 }
