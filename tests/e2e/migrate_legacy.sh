@@ -20,9 +20,9 @@ set -uo pipefail
 if ! need DJ_TEST_MYSQL_HOST; then [ "$fails" -gt 0 ] && exit 1; exit 77; fi
 FX=$DJ_SHARED_DIR/fixtures/legacy014
 tmp=$(mktemp -d)
-S=djt_$$_leg G=djt_$$_lgen S3S=djt_$$_ls3
+S=djt_$$_leg G=djt_$$_lgen S3S=djt_$$_ls3 M=djt_$$_lmis
 my() { MYSQL_PWD=$DJ_TEST_MYSQL_PASS mariadb --no-defaults -h "$DJ_TEST_MYSQL_HOST" -P "$DJ_TEST_MYSQL_PORT" -u "$DJ_TEST_MYSQL_USER" "$@"; }
-drop() { for s in $S $G $S3S; do my -e "DROP DATABASE IF EXISTS $s" 2>/dev/null; done; }
+drop() { for s in $S $G $S3S $M; do my -e "DROP DATABASE IF EXISTS $s" 2>/dev/null; done; }
 trap 'drop; rm -rf "$tmp"' EXIT
 unset DJ_BACKEND DJ_DATABASE_NAME DJ_USE_TLS DJ_PORT
 export DJ_IGNORE_CONFIG_FILE=1 DJ_HOST=$DJ_TEST_MYSQL_HOST:$DJ_TEST_MYSQL_PORT \
@@ -332,6 +332,16 @@ for w in want:
 print("rows", len(want), "bad", bad); sys.exit(1 if bad or len(got) != len(want) else 0)
 PY
 check "every generated value decodes as generated" "grep -q \"rows $N bad 0\" gencheck || { head -5 gencheck err >&2; false; }"
+
+# --- a 0.14 object missing from the store: named, nothing swapped --------------------------------
+
+sed "s/fx_legacy014/$M/g" "$FX/mariadb.sql" | my
+mkdir -p mis && tar -xzf "$FX/store.tar.gz" -C mis && mv mis/archive/fx_legacy014 "mis/archive/$M"
+rm "mis/archive/$M/7f/88/7f883246f3f28e5a1f246e9d8ecf8de9" # scan.movie of (2,1)
+sed "s|$tmp/fx/|$tmp/mis/|g" cfg.json >miscfg.json
+mpi -n 2 "$DJRUN" migrate legacy-external $M --execute --config miscfg.json >/dev/null 2>mis.err; rc=$?
+check "missing 0.14 object: exit 1 naming key and path, 13 rows filled, nothing swapped" "[ $rc -eq 1 ] && grep -q 'scan.movie {animal_id=2, scan_idx=1}: 0.14 object $M/7f/88/7f883246f3f28e5a1f246e9d8ecf8de9 is missing' mis.err && grep -q '13 rows filled.* 1 failed' mis.err && [ \"\$(db $M \"SELECT COUNT(*) FROM information_schema.columns WHERE table_schema='$M' AND column_name LIKE '%backup'\")\" = 0 ] || { cat mis.err >&2; false; }"
+my -e "DROP DATABASE IF EXISTS $M"
 
 # --- the fixture on S3 stores, one process, --move ---------------------------------------------
 if need DJ_TEST_S3_ENDPOINT; then
