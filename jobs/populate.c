@@ -235,6 +235,8 @@ static int pop_plan(void *ctx, dj_job_sink *sink, size_t want, dj_err *err)
 		size_t end = p->next + want < p->keys.n ? p->next + want : p->keys.n;
 		size_t pushed = 0;
 		if (!p->reserve) {
+			if ((rc = dj_populate_prefetch(p, p->next, end, NULL, err)) < 0)
+				return rc;
 			for (; p->next < end; p->next++)
 				if ((rc = push_key(p, sink, p->next, err)) < 0)
 					return rc;
@@ -255,6 +257,8 @@ static int pop_plan(void *ctx, dj_job_sink *sink, size_t want, dj_err *err)
 			rc = dj_keys_add_from(&sub, &p->keys, i, err);
 		if (rc == 0)
 			rc = dj_jobs_reserve_many(p->db, &p->jt, &sub, &p->w, got, &n, err);
+		if (rc == 0 && n)
+			rc = dj_populate_prefetch(p, p->next, end, got, err);
 		size_t i = p->next;
 		for (; rc == 0 && i < end; i++)
 			if (got[i - p->next] && (rc = push_key(p, sink, i, err)) > 0) {
@@ -371,6 +375,7 @@ void dj_populate_dispose(dj_populate *p)
 	dj_maker_close(p->maker);
 	p->maker = NULL;
 	dj_populate_store_dispose(p);
+	dj_populate_prefetch_free(p);
 	free(p->fetch_t);
 	free(p->fetch_a);
 	p->fetch_t = NULL;

@@ -65,6 +65,7 @@ typedef struct dj_populate {
 	dj_maker *maker; /* every rank that works */
 	const dj_table **fetch_t; /* per --fetch: the table and attribute */
 	const dj_attr **fetch_a;
+	struct dj_populate_prefetch *prefetch; /* the planned chunk's inputs (populate_fetch.c) */
 	uint64_t input_failures; /* keys failed fetching their inputs (not planned) */
 	dj_err input_error;      /* the first of those failures */
 	dj_keys keys;    /* planned keys */
@@ -95,6 +96,12 @@ int dj_populate_key_value(const dj_keys *k, size_t row, size_t col, const dj_att
  * inputs to a work item; read them back on the working rank (names owned by *in). */
 int dj_populate_fetch_prepare(dj_populate *p, dj_err *err);
 int dj_populate_fetch_inputs(dj_populate *p, size_t row, dj_buf *item, dj_err *err);
+/* Read the inputs of keys [from, to) of p->keys (those with want[row - from], all when want is
+ * NULL) with one query per --fetch table, for dj_populate_fetch_inputs to take (rank 0). A
+ * key's own failure (no row, an undecodable value) is kept for it; < 0 only for the database.
+ * Replaces the previous chunk; dj_populate_prefetch_free drops it. */
+int dj_populate_prefetch(dj_populate *p, size_t from, size_t to, const bool *want, dj_err *err);
+void dj_populate_prefetch_free(dj_populate *p);
 int dj_populate_item_inputs(const dj_bytes *item, dj_make_input **in, size_t *nin, dj_err *err);
 void dj_populate_inputs_free(dj_make_input *in, size_t nin);
 

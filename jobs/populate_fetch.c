@@ -16,10 +16,14 @@
  *
  * Item layout: "<index>\n<key JSON>" NUL, then per input [u32 name length][name][u64 length]
  * [bytes], little-endian.
+ *
+ * Rank 0 reads the inputs of each chunk of keys it plans with one query per --fetch table
+ * (dj_populate_prefetch: `(key) IN (...)` lists of PREFETCH_KEYS keys), not one per key.
  */
 #include "jobs/populate_internal.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,15 +212,66 @@ static int cell_file(dj_row_ctx *rc_, dj_cell *c, dj_buf *suffix, dj_buf *out, d
 	}
 }
 
-int dj_populate_fetch_inputs(dj_populate *p, size_t row, dj_buf *item, dj_err *err)
+/* Column `name` of the fetch's result, or ncols. */
+static size_t fetch_col(dj_fetch *f, const char *name)
+{
+	size_t col = 0;
+	while (col < dj_fetch_ncols(f) && strcmp(dj_fetch_attr(f, col)->name, name))
+		col++;
+	return col;
+}
+
+/*
+ * The input record of --fetch spec `i` from the fetch's current row, appended to `rec`:
+ * [u32 name length][name][u64 length][bytes]. A store-backed value for a worker to read
+ * (p->remote_inputs) is "@name" with "<type> NUL <class byte><metadata>".
+ */
+static int input_record(dj_populate *p, size_t i, dj_fetch *f, dj_buf *rec, dj_err *err)
+{
+	const dj_table *t = p->fetch_t[i];
+	dj_buf suffix = DJ_BUF_INIT, data = DJ_BUF_INIT, name = DJ_BUF_INIT;
+	dj_cell cell;
+	size_t col = fetch_col(f, p->fetch_a[i]->name);
+	int rc = 0;
+	dj_cell_init(&cell);
+	if (col == dj_fetch_ncols(f))
+		rc = dj_err_set(err, DJ_ENOTFOUND, "InputError: %s.%s was not fetched",
+		                t->class_name, p->fetch_a[i]->name);
+	const dj_attr *a = rc == 0 ? dj_fetch_attr(f, col) : NULL;
+	bool isnull = false;
+	dj_bytes raw = rc == 0 ? dj_fetch_raw(f, col, &isnull) : (dj_bytes){NULL, 0};
+	if (rc == 0 && p->remote_inputs && !isnull && dj_attr_is_stored(a)) {
+		if (dj_buf_addc(&name, '@') < 0 || dj_buf_adds(&data, a->type) < 0 ||
+		    dj_buf_addc(&data, 0) < 0 ||
+		    dj_buf_addc(&data, (char)dj_fetch_dbtype(f, col)) < 0 ||
+		    dj_buf_add(&data, raw.ptr, raw.len) < 0)
+			rc = nomem(err);
+	} else {
+		if (rc == 0)
+			rc = dj_fetch_cell(f, col, &cell, err);
+		if (rc == 0)
+			rc = cell_file(&p->rc, &cell, &suffix, &data, err);
+	}
+	if (rc == 0 && (dj_buf_adds(&name, p->fetch[i]) < 0 ||
+	                dj_buf_add(&name, suffix.ptr, suffix.len) < 0 || dj_buf_addc(&name, 0) < 0))
+		rc = nomem(err);
+	if (rc == 0)
+		rc = add_input(rec, name.ptr, data.ptr, data.len, err);
+	dj_cell_dispose(&cell);
+	dj_buf_dispose(&suffix);
+	dj_buf_dispose(&data);
+	dj_buf_dispose(&name);
+	return rc;
+}
+
+/* One key's inputs, one query per --fetch table (the fallback of a key not prefetched). */
+static int fetch_one(dj_populate *p, size_t row, dj_buf *item, dj_err *err)
 {
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < p->nfetch; i++) {
 		const dj_table *t = p->fetch_t[i];
-		dj_buf where = DJ_BUF_INIT, suffix = DJ_BUF_INIT, data = DJ_BUF_INIT, name = DJ_BUF_INIT;
+		dj_buf where = DJ_BUF_INIT;
 		dj_fetch *f = NULL;
-		dj_cell cell;
-		dj_cell_init(&cell);
 		if ((rc = key_restriction(&where, p, t, row, err)) == 0 &&
 		    (rc = dj_buf_addc(&where, 0) < 0 ? nomem(err) : 0) == 0)
 			rc = dj_fetch_open(&f, p->db, &p->rc, t, where.ptr, 2, 0, err);
@@ -226,47 +281,214 @@ int dj_populate_fetch_inputs(dj_populate *p, size_t row, dj_buf *item, dj_err *e
 			                t->class_name);
 		else if (got < 0)
 			rc = got;
-		size_t col = 0;
-		while (rc == 0 && col < dj_fetch_ncols(f) && strcmp(dj_fetch_attr(f, col)->name, p->fetch_a[i]->name))
-			col++;
-		if (rc == 0 && col == dj_fetch_ncols(f))
-			rc = dj_err_set(err, DJ_ENOTFOUND, "InputError: %s.%s was not fetched",
-			                t->class_name, p->fetch_a[i]->name);
-		const dj_attr *a = rc == 0 ? dj_fetch_attr(f, col) : NULL;
-		bool isnull = false;
-		dj_bytes raw = rc == 0 ? dj_fetch_raw(f, col, &isnull) : (dj_bytes){NULL, 0};
-		if (rc == 0 && p->remote_inputs && !isnull && dj_attr_is_stored(a)) {
-			/* the worker reads the object: "@name", "<type> NUL <class byte><metadata>" */
-			if (dj_buf_addc(&name, '@') < 0 || dj_buf_adds(&data, a->type) < 0 ||
-			    dj_buf_addc(&data, 0) < 0 ||
-			    dj_buf_addc(&data, (char)dj_fetch_dbtype(f, col)) < 0 ||
-			    dj_buf_add(&data, raw.ptr, raw.len) < 0)
-				rc = nomem(err);
-		} else {
-			if (rc == 0)
-				rc = dj_fetch_cell(f, col, &cell, err);
-			if (rc == 0)
-				rc = cell_file(&p->rc, &cell, &suffix, &data, err);
-		}
+		if (rc == 0)
+			rc = input_record(p, i, f, item, err);
 		if (rc == 0 && dj_fetch_next(f, err) == 1)
 			rc = dj_err_set(err, DJ_EUSAGE, "InputError: %s has several rows for this key",
 			                t->class_name);
-		if (rc == 0 && (dj_buf_adds(&name, p->fetch[i]) < 0 ||
-		                dj_buf_add(&name, suffix.ptr, suffix.len) < 0 ||
-		                dj_buf_addc(&name, 0) < 0))
-			rc = nomem(err);
-		if (rc == 0)
-			rc = add_input(item, name.ptr, data.ptr, data.len, err);
 		if (rc < 0)
 			dj_err_context(err, "--fetch %s", p->fetch[i]);
-		dj_cell_dispose(&cell);
 		dj_fetch_close(f);
 		dj_buf_dispose(&where);
-		dj_buf_dispose(&suffix);
-		dj_buf_dispose(&data);
-		dj_buf_dispose(&name);
 	}
 	return rc;
+}
+
+/* --- a chunk of keys at once --------------------------------------------------------------- */
+
+#define PREFETCH_KEYS 500 /* keys per IN (...) list: statement size stays small */
+
+struct dj_populate_prefetch {
+	size_t from, to; /* rows of p->keys */
+	dj_buf *rec;     /* (to - from) * nfetch records */
+	dj_err *err;     /* per row: why its inputs failed (code 0: none) */
+	bool *done;      /* per (row, spec): a record or an error is there */
+};
+
+void dj_populate_prefetch_free(dj_populate *p)
+{
+	struct dj_populate_prefetch *pf = p->prefetch;
+	if (!pf)
+		return;
+	size_t n = (pf->to - pf->from) * p->nfetch;
+	for (size_t k = 0; pf->rec && k < n; k++)
+		dj_buf_dispose(&pf->rec[k]);
+	free(pf->rec);
+	free(pf->err);
+	free(pf->done);
+	free(pf);
+	p->prefetch = NULL;
+}
+
+/* Whether the fetch's current row is the row of key `row` (t's key values equal). */
+static bool same_key(const dj_populate *p, const dj_table *t, dj_fetch *f, const size_t *kcol,
+                     const size_t *fcol, size_t row)
+{
+	for (size_t k = 0; k < t->npk; k++) {
+		bool isnull;
+		dj_bytes v = dj_fetch_raw(f, fcol[k], &isnull);
+		const char *kv = p->keys.vals[row * p->keys.ncols + kcol[k]];
+		size_t kn = p->keys.lens[row * p->keys.ncols + kcol[k]];
+		if (isnull || !kv || kn != v.len || memcmp(kv, v.ptr, kn))
+			return false;
+	}
+	return true;
+}
+
+/* `(k1, k2) IN ((v, v), ...)` for the wanted rows [from, to) of the chunk. */
+static int in_list(dj_buf *out, const dj_populate *p, const dj_table *t, const size_t *kcol,
+                   size_t from, size_t to, const bool *want, size_t base, dj_err *err)
+{
+	dj_db_backend b = dj_db_backend_id(p->db);
+	bool first = true;
+	int rc = dj_buf_addc(out, '(') < 0 ? nomem(err) : 0;
+	for (size_t k = 0; rc == 0 && k < t->npk; k++)
+		if ((k && dj_buf_addc(out, ',') < 0) ||
+		    dj_db_quote_ident(b, out, t->attrs[t->pk[k]].name, err) < 0)
+			rc = err->code ? err->code : nomem(err);
+	if (rc == 0 && dj_buf_adds(out, ") IN (") < 0)
+		rc = nomem(err);
+	for (size_t r = from; rc == 0 && r < to; r++) {
+		if (want && !want[r - base])
+			continue;
+		if (dj_buf_adds(out, first ? "(" : ",(") < 0)
+			rc = nomem(err);
+		first = false;
+		for (size_t k = 0; rc == 0 && k < t->npk; k++) {
+			const char *v = p->keys.vals[r * p->keys.ncols + kcol[k]];
+			size_t n = p->keys.lens[r * p->keys.ncols + kcol[k]];
+			dj_db_type ty = p->keys.types ? p->keys.types[kcol[k]] : DJ_DB_T_TEXT;
+			if (k && dj_buf_addc(out, ',') < 0)
+				rc = nomem(err);
+			else if (!v)
+				rc = dj_buf_adds(out, "NULL") < 0 ? nomem(err) : 0;
+			else if ((ty == DJ_DB_T_BYTES ? dj_db_quote_bytes(b, out, v, n, err)
+			                              : dj_db_quote_text(b, out, v, n, err)) < 0)
+				rc = err->code ? err->code : nomem(err);
+		}
+		if (rc == 0 && dj_buf_addc(out, ')') < 0)
+			rc = nomem(err);
+	}
+	if (rc == 0 && (dj_buf_addc(out, ')') < 0 || dj_buf_addc(out, 0) < 0))
+		rc = nomem(err);
+	return first ? 1 : rc; /* 1: no row wanted */
+}
+
+/* Spec `i` for the chunk's wanted rows: one query per PREFETCH_KEYS keys. */
+static int prefetch_spec(dj_populate *p, size_t i, const bool *want, dj_err *err)
+{
+	struct dj_populate_prefetch *pf = p->prefetch;
+	const dj_table *t = p->fetch_t[i];
+	size_t *kcol = calloc(t->npk + 1, sizeof(*kcol)), *fcol = calloc(t->npk + 1, sizeof(*fcol));
+	int rc = kcol && fcol ? 0 : nomem(err);
+	for (size_t k = 0; rc == 0 && k < t->npk; k++) {
+		int c = dj_keys_col(&p->keys, t->attrs[t->pk[k]].name);
+		if (c < 0)
+			rc = dj_err_set(err, DJ_EUSAGE, "--fetch: key attribute '%s' missing",
+			                t->attrs[t->pk[k]].name);
+		else
+			kcol[k] = (size_t)c;
+	}
+	for (size_t from = pf->from; rc == 0 && from < pf->to; from += PREFETCH_KEYS) {
+		size_t to = from + PREFETCH_KEYS < pf->to ? from + PREFETCH_KEYS : pf->to;
+		dj_buf where = DJ_BUF_INIT;
+		dj_fetch *f = NULL;
+		int r = in_list(&where, p, t, kcol, from, to, want, pf->from, err);
+		if (r == 1) {
+			dj_buf_dispose(&where);
+			continue;
+		}
+		rc = r < 0 ? r : dj_fetch_open(&f, p->db, &p->rc, t, where.ptr, -1, 0, err);
+		for (size_t k = 0; rc == 0 && k < t->npk; k++)
+			if ((fcol[k] = fetch_col(f, t->attrs[t->pk[k]].name)) == dj_fetch_ncols(f))
+				rc = dj_err_set(err, DJ_EFORMAT, "--fetch %s: key column missing",
+				                p->fetch[i]);
+		while (rc == 0 && (r = dj_fetch_next(f, err)) == 1) {
+			size_t first = SIZE_MAX;
+			for (size_t row = from; row < to; row++) {
+				size_t k = (row - pf->from) * p->nfetch + i;
+				if ((want && !want[row - pf->from]) || pf->done[k] ||
+				    !same_key(p, t, f, kcol, fcol, row))
+					continue;
+				dj_err e = DJ_ERR_INIT;
+				int x = first == SIZE_MAX ? input_record(p, i, f, &pf->rec[k], &e)
+				                          : dj_buf_add(&pf->rec[k], pf->rec[first].ptr,
+				                                       pf->rec[first].len) < 0
+				                                ? nomem(&e)
+				                                : 0;
+				pf->done[k] = true;
+				if (x == DJ_ENOMEM) {
+					*err = e;
+					rc = x;
+				} else if (x < 0 && !pf->err[row - pf->from].code) {
+					dj_err_context(&e, "--fetch %s", p->fetch[i]);
+					pf->err[row - pf->from] = e;
+				} else if (x == 0 && first == SIZE_MAX) {
+					first = k;
+				}
+			}
+		}
+		if (rc == 0 && r < 0)
+			rc = r;
+		dj_fetch_close(f);
+		dj_buf_dispose(&where);
+	}
+	for (size_t row = pf->from; rc == 0 && row < pf->to; row++) {
+		size_t k = (row - pf->from) * p->nfetch + i;
+		if ((want && !want[row - pf->from]) || pf->done[k])
+			continue;
+		pf->done[k] = true;
+		if (!pf->err[row - pf->from].code)
+			dj_err_set(&pf->err[row - pf->from], DJ_ENOTFOUND,
+			           "--fetch %s: InputError: %s has no row for this key", p->fetch[i],
+			           t->class_name);
+	}
+	free(kcol);
+	free(fcol);
+	return rc;
+}
+
+int dj_populate_prefetch(dj_populate *p, size_t from, size_t to, const bool *want, dj_err *err)
+{
+	dj_populate_prefetch_free(p);
+	if (!p->nfetch || to <= from)
+		return 0;
+	size_t n = (to - from) * p->nfetch;
+	struct dj_populate_prefetch *pf = calloc(1, sizeof(*pf));
+	if (!pf)
+		return nomem(err);
+	p->prefetch = pf;
+	pf->from = from;
+	pf->to = to;
+	pf->rec = calloc(n, sizeof(*pf->rec));
+	pf->err = calloc(to - from, sizeof(*pf->err));
+	pf->done = calloc(n, sizeof(*pf->done));
+	if (!pf->rec || !pf->err || !pf->done)
+		return nomem(err);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < p->nfetch; i++)
+		rc = prefetch_spec(p, i, want, err);
+	if (rc < 0)
+		dj_populate_prefetch_free(p);
+	return rc;
+}
+
+int dj_populate_fetch_inputs(dj_populate *p, size_t row, dj_buf *item, dj_err *err)
+{
+	struct dj_populate_prefetch *pf = p->prefetch;
+	if (!pf || row < pf->from || row >= pf->to ||
+	    !pf->done[(row - pf->from) * p->nfetch + p->nfetch - 1])
+		return fetch_one(p, row, item, err);
+	if (pf->err[row - pf->from].code) {
+		*err = pf->err[row - pf->from];
+		return err->code;
+	}
+	for (size_t i = 0; i < p->nfetch; i++) {
+		dj_buf *r = &pf->rec[(row - pf->from) * p->nfetch + i];
+		if (dj_buf_add(item, r->ptr, r->len) < 0)
+			return nomem(err);
+	}
+	return 0;
 }
 
 int dj_populate_item_inputs(const dj_bytes *item, dj_make_input **in, size_t *nin, dj_err *err)
