@@ -9,6 +9,7 @@
 # DeleteObjects batches of 1000 (boto3).
 #
 # usage: bench/gc.sh            (needs DJRUN = a Release build, DJ_TEST_MYSQL_*, DJ_TEST_S3_*)
+#        N=0 skips the file store, RANKS="1 4" chooses the rank counts.
 set -uo pipefail
 : "${DJRUN:?set DJRUN to a djrun binary (a Release build)}" "${DJ_TEST_MYSQL_HOST:?}"
 N=${N:-500000}
@@ -52,6 +53,8 @@ printf '{"stores": {"default": "main", "main": {"protocol": "file", "location": 
 half=$((N / 2))
 t0=$(now)
 gen "$work/store" 0 "$half" >"$work/ref.txt"
+# the S3 part needs rows for its first S3_N/2 objects even when the file part is skipped
+[ "$half" -lt $((S3_N / 2)) ] && { gen "$work/norows" 0 $((S3_N / 2)) >"$work/ref.txt"; rm -rf "$work/norows"; }
 python3 - "$work/ref.txt" "$schema" <<'PY' | my
 import json, sys
 rows = [l.split() for l in open(sys.argv[1])]
@@ -63,8 +66,8 @@ for k in range(0, len(rows), 5000):
 PY
 echo "setup: $half referenced objects + rows in $(python3 -c "print('%.1f' % ($(now) - $t0))") s"
 
-printf '\n%-6s %-14s %-16s %-12s %-16s %-14s %-10s\n' ranks "find|wc obj/s" "dry run obj/s" "dry/find" "rm -rf files/s" "gc del obj/s" "del/rm"
-for n in 1 2 4; do
+[ "$N" -gt 0 ] && printf '\n%-6s %-14s %-16s %-12s %-16s %-14s %-10s\n' ranks "find|wc obj/s" "dry run obj/s" "dry/find" "rm -rf files/s" "gc del obj/s" "del/rm"
+for n in $([ "$N" -gt 0 ] && echo ${RANKS:-1 2 4}); do
 	gen "$work/store" "$half" "$N" >/dev/null # (re)create the orphans
 	sync
 	# baselines in the same run: find over the store, rm -rf of as many files as gc deletes
@@ -131,7 +134,7 @@ PY
 	echo; echo "S3 (s3rver): $S3_N hash objects, half orphaned"
 	printf '%-6s %-14s %-16s %-18s %-14s\n' ranks "list obj/s" "dry run obj/s" "DeleteObjects/s" "gc del obj/s"
 	s3op put 0 "$((S3_N / 2))"
-	for n in 1 2 4; do
+	for n in ${RANKS:-1 2 4}; do
 		s3op put "$((S3_N / 2))" "$S3_N"
 		read -r lc lt < <(s3op list)
 		run() { if [ "$n" -eq 1 ]; then "$DJRUN" gc "$@"; else "$MPIEXEC" --oversubscribe -n "$n" "$DJRUN" gc "$@"; fi; }
@@ -162,6 +165,7 @@ PY
 		printf '%-6s %-14s %-16s %-18s %-14s\n' "$n" "$(rate "$lc" "$lt")" \
 			"$(rate "$(field "$work/dry.json" hash_paths_stored)" "$(field "$work/dry.json" seconds)")" \
 			"$(rate "$bc" "$bt")" "$(rate "$del" "$del_s")"
+		echo "       collect: tombstones (CopyObject + DeleteObjects) $(field "$work/col.json" delete_s) s, post-check $(field "$work/col.json" postcheck_s) s, purge (DeleteObjects) $(field "$work/col.json" purge_s) s"
 	done
 	s3op delete >/dev/null
 fi

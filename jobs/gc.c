@@ -27,8 +27,8 @@ static int scan_first(dj_gc *g, dj_err *err)
 			return rc;
 		g->nloaded++;
 	}
-	if ((rc = dj_gc_scan_refs(g->db, g->schemas, g->nloaded, dj_store_name(g->st), false,
-	                          &g->refs, err)) < 0)
+	if ((rc = dj_gc_scan_refs_paged(g->db, g->schemas, g->nloaded, dj_store_name(g->st),
+	                                false, g->scan_page, &g->refs, err)) < 0)
 		return rc;
 	for (size_t i = 0; i < g->refs.nerrors; i++)
 		if (dj_gc__add_error(g, "%s", g->refs.errors[i]) < 0)
@@ -90,7 +90,10 @@ static int gc_commit(void *ctx, dj_job_result *res, size_t n, dj_err *err)
 				return dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
 			continue; /* outcome FAILED: the run reports it too */
 		}
-		char section = r->item.ptr[0] == 'H' || r->item.ptr[0] == 'N' ? 'H' : 'S';
+		char t = (char)r->item.ptr[0];
+		if (t == 'C')
+			t = (char)r->item.ptr[1];
+		char section = t == 'H' || t == 'N' ? 'H' : 'S';
 		if ((rc = dj_gc__decide(g, section, r->item.ptr[0] == 'N', &r->data, err)) < 0)
 			return rc;
 	}

@@ -19,14 +19,21 @@
  *           rank 0 reads the hash folder once with readdir (no stat), counts referenced names
  *           on the spot and sends the other names to workers in batches to be stat'ed;
  *           sub-folders (subfolding) and the schema section's first-key folders are recursive
- *           shards. Workers return compact records (path, size, mtime); rank 0 decides each
+ *           shards. A listing item stops after list_chunk records (default 1,000,000, ~100 MB)
+ *           and returns where it stopped; the rest of its prefix becomes a continuation shard
+ *           (S3 start-after) listed in a further LIST pass, so however large a section is, no
+ *           item's result nears the engine's 1 GiB cap. The reference scan reads each table's
+ *           reference columns in primary-key pages (jobs/gc_refs.c) and takes `path`/`store`
+ *           from the JSON text without a parse tree (jobs/gc_json.c).
+ *           Workers return compact records (path, size, mtime); rank 0 decides each
  *           record as it commits. The whole listing is never held: rank 0 keeps a set of
  *           64-bit digests of referenced paths (a collision can only keep an orphan, never
  *           delete a live object) and the list of orphans.
  *   DELETE  (--collect, no scan error) rank 0 first re-scans every reference (dj_gc_recheck):
  *           candidates referenced meanwhile are kept. Workers then move candidates aside in
  *           batches of 1000 ("tombstone": file stores rename `key` to `key.djrun-gc-trash` in
- *           the same folder; other stores copy to that key and delete the original with
+ *           the same folder; other stores copy to that key, server-side where the backend can
+ *           (dj_store_copy_many: S3 CopyObject), else GET + PUT, and delete the original with
  *           DeleteObjects) instead of deleting them.
  *   SETTLE  rank 0 waits `hold_s`, then scans every reference once more (dj_gc_postcheck;
  *           MySQL/MariaDB with READ UNCOMMITTED, so rows inserted but not yet committed count):
@@ -64,6 +71,8 @@
 
 #define DJ_GC_TRASH ".djrun-gc-trash"
 #define DJ_GC_BATCH 1000 /* objects per delete item (one S3 DeleteObjects) */
+#define DJ_GC_REF_PAGE 10000 /* rows per primary-key page of the reference scan */
+#define DJ_GC_LIST_CHUNK 1000000 /* listing records per item (~100 MB), far below the 1 GiB cap */
 
 /* --- a set of path digests (jobs/gc_refset.c) ------------------------------------------- */
 
@@ -93,12 +102,17 @@ typedef struct dj_gc_refs {
 } dj_gc_refs;
 
 /*
- * Scan every table of `schemas` for references into store `store` (never NULL). A table or
+ * Scan every table of `schemas` for references into store `store` (never NULL): each table's
+ * reference columns together, in primary-key pages of DJ_GC_REF_PAGE rows (one streamed
+ * statement for a key whose values cannot be written back exactly, e.g. float). A table or
  * column that cannot be read adds to out->errors (and so blocks deletion); only a failure to
  * allocate returns < 0. `dirty` reads with READ UNCOMMITTED on MySQL/MariaDB.
  */
 int dj_gc_scan_refs(dj_db *db, const dj_schema *schemas, size_t nschemas, const char *store,
                     bool dirty, dj_gc_refs *out, dj_err *err);
+/* The same with pages of `page` rows (0 = DJ_GC_REF_PAGE). */
+int dj_gc_scan_refs_paged(dj_db *db, const dj_schema *schemas, size_t nschemas, const char *store,
+                          bool dirty, size_t page, dj_gc_refs *out, dj_err *err);
 void dj_gc_refs_free(dj_gc_refs *r);
 
 /* Whether a path of `section` ('H' hash, 'S' schema) is live under `r`. */
@@ -170,6 +184,8 @@ typedef struct dj_gc {
 	const char *default_store;
 	bool collect;
 	double grace_s, hold_s;
+	size_t scan_page;  /* rows per reference-scan page; 0 = DJ_GC_REF_PAGE */
+	size_t list_chunk; /* listing records per item; 0 = DJ_GC_LIST_CHUNK */
 	int64_t now; /* time the run started (UTC seconds); grace counts from it */
 	int (*connect)(void *arg, dj_db **db, dj_err *err); /* rank 0 */
 	void *connect_arg;
@@ -197,6 +213,9 @@ typedef struct dj_gc {
 
 extern const dj_job dj_gc_job;
 
+/* Rank 0 after a LIST pass: shards still to list (continuations of listings cut at list_chunk
+ * records). The tool then runs another LIST pass. */
+bool dj_gc_list_pending(const dj_gc *g);
 /* Rank 0 between LIST and DELETE: re-scan references and drop candidates now live. Nothing to
  * do for a dry run or after scan errors. */
 int dj_gc_recheck(dj_gc *g, dj_err *err);
@@ -214,6 +233,9 @@ int dj_gc__decide(dj_gc *g, char section, bool unreferenced, const dj_bytes *rec
                   dj_err *err);
 int dj_gc__plan_list(dj_gc *g, dj_job_sink *sink, size_t want, dj_err *err);
 int dj_gc__work_list(dj_gc *g, const dj_bytes *item, dj_buf *result, dj_err *err);
+/* A listing cut at list_chunk records goes on in a new shard (`rest`: section letter, prefix,
+ * '\n', last key listed), planned by the next LIST pass (dj_gc_list_pending). */
+int dj_gc__add_continuation(dj_gc *g, const char *rest, size_t n, dj_err *err);
 int dj_gc__plan_objs(dj_gc *g, dj_job_sink *sink, size_t want, dj_err *err);
 int dj_gc__work_objs(dj_gc *g, const dj_bytes *item, dj_buf *result, dj_err *err);
 int dj_gc__commit_objs(dj_gc *g, const dj_job_result *r, dj_err *err);

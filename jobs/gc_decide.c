@@ -63,6 +63,11 @@ int dj_gc__decide(dj_gc *g, char section, bool unreferenced, const dj_bytes *rec
 			return dj_err_set(err, DJ_EFORMAT, "gc: truncated listing record");
 		const char *path = (const char *)p;
 		p += n;
+		if (kind == 2) { /* the listing was cut here: list the rest in another shard */
+			if ((rc = dj_gc__add_continuation(g, path, n, err)) < 0)
+				return rc;
+			continue;
+		}
 		g->stats.listed++;
 		if (kind == 1) { /* trash of an interrupted run: the post-check decides */
 			g->stats.leftovers++;
@@ -102,11 +107,17 @@ static double now_s(void)
 /* A fresh reference scan; its errors join scan_errors. */
 static int rescan(dj_gc *g, bool dirty, dj_gc_refs *r, dj_err *err)
 {
-	int rc = dj_gc_scan_refs(g->db, g->schemas, g->nloaded, dj_store_name(g->st), dirty, r, err);
+	int rc = dj_gc_scan_refs_paged(g->db, g->schemas, g->nloaded, dj_store_name(g->st), dirty,
+	                               g->scan_page, r, err);
 	for (size_t i = 0; rc == 0 && i < r->nerrors; i++)
 		if (dj_gc__add_error(g, "%s", r->errors[i]) < 0)
 			rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
 	return rc;
+}
+
+bool dj_gc_list_pending(const dj_gc *g)
+{
+	return g->next_shard < g->nshards;
 }
 
 int dj_gc_recheck(dj_gc *g, dj_err *err)

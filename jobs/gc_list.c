@@ -89,6 +89,9 @@ typedef struct lister {
 	int64_t now;
 	dj_buf *out;
 	dj_err *err;
+	size_t chunk, nrec; /* records per item (0 = no limit) and so far */
+	dj_buf last;        /* the last key listed */
+	bool cut;           /* stopped at `chunk` records: the rest is a continuation shard */
 } lister;
 
 static bool ends_with(const char *s, size_t n, const char *suf)
@@ -288,9 +291,29 @@ int dj_gc__plan_list(dj_gc *g, dj_job_sink *sink, size_t want, dj_err *err)
 	return 0;
 }
 
+static int on_entry_kind(lister *l, const dj_store_entry *e);
+
+/* Every listed entry: recorded or not, and the listing cut after `chunk` records, so that no
+ * item's result grows past the engine's cap however large a section is. */
 static int on_entry(const dj_store_entry *e, void *payload)
 {
 	lister *l = payload;
+	size_t before = l->out->len;
+	int rc = on_entry_kind(l, e);
+	if (rc < 0 || !l->chunk)
+		return rc;
+	l->nrec += l->out->len > before;
+	if (l->nrec < l->chunk)
+		return 0;
+	dj_buf_reset(&l->last);
+	if (dj_buf_adds(&l->last, e->key) < 0)
+		return dj_err_set(l->err, DJ_ENOMEM, "gc: out of memory");
+	l->cut = true;
+	return DJ_ESTOP;
+}
+
+static int on_entry_kind(lister *l, const dj_store_entry *e)
+{
 	size_t len = strlen(e->key);
 	const char *slash = strrchr(e->key, '/');
 	const char *name = slash ? slash + 1 : e->key;
@@ -311,24 +334,58 @@ static int on_entry(const dj_store_entry *e, void *payload)
 	return put_record(l, trash ? 1 : 0, e, len);
 }
 
+/* Item types: 'H'/'S' a prefix of the hash/schema section, 'D' one folder's files (schema
+ * section), 'N' a batch of hash names to stat (file stores), 'C' a continuation: the section
+ * letter, the prefix, '\n' and the last key already listed. */
 int dj_gc__work_list(dj_gc *g, const dj_bytes *item, dj_buf *result, dj_err *err)
 {
-	char *prefix = strndup((const char *)item->ptr + 1, item->len - 1);
-	lister l = {(char)item->ptr[0], g->now, result, err};
+	char type = (char)item->ptr[0];
+	size_t skip = type == 'C' ? 2 : 1;
+	if (item->len < skip)
+		return dj_err_set(err, DJ_EFORMAT, "gc: bad listing item");
+	char *prefix = strndup((const char *)item->ptr + skip, item->len - skip);
+	char *after = NULL;
+	lister l = {type == 'C' ? (char)item->ptr[1] : type, g->now, result, err,
+	            g->list_chunk ? g->list_chunk : DJ_GC_LIST_CHUNK, 0, DJ_BUF_INIT, false};
 	int rc;
 	if (!prefix)
 		return dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+	if (type == 'C' && (after = strchr(prefix, '\n')))
+		*after++ = 0;
 	l.type = l.type == 'D' ? 'S' : l.type;
-	if (item->ptr[0] == 'N')
+	if (type == 'N') {
 		rc = stat_names(g, prefix, &l, err);
-	else if (item->ptr[0] == 'D')
+	} else if (type == 'D') {
+		l.chunk = 0; /* one folder's own files: listed whole */
 		rc = dj_store_list_dir(g->st, prefix, on_entry, &l, err);
-	else
-		rc = dj_store_list(g->st, prefix, on_entry, &l, err);
-	if (rc < 0 && item->ptr[0] != 'N')
-		dj_err_context(err, "%s(%s)",
-		               item->ptr[0] == 'H' ? "list_hash_paths" : "list_schema_paths",
+	} else {
+		rc = dj_store_list_after(g->st, prefix, after, on_entry, &l, err);
+	}
+	if (rc == DJ_ESTOP && l.cut) { /* the rest of the prefix: a continuation record */
+		dj_err_clear(err);
+		dj_store_entry mark = {NULL, 0, 0, false};
+		dj_buf k = DJ_BUF_INIT;
+		if (dj_buf_addc(&k, l.type) < 0 || dj_buf_adds(&k, prefix) < 0 ||
+		    dj_buf_addc(&k, '\n') < 0 || dj_buf_add(&k, l.last.ptr, l.last.len) < 0) {
+			rc = dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+		} else {
+			mark.key = k.ptr;
+			rc = put_record(&l, 2, &mark, k.len);
+		}
+		dj_buf_dispose(&k);
+	}
+	if (rc < 0 && type != 'N')
+		dj_err_context(err, "%s(%s)", l.type == 'H' ? "list_hash_paths" : "list_schema_paths",
 		               prefix);
+	dj_buf_dispose(&l.last);
 	free(prefix);
+	return rc;
+}
+
+int dj_gc__add_continuation(dj_gc *g, const char *rest, size_t n, dj_err *err)
+{
+	char *s = strndup(rest, n);
+	int rc = s ? add_shard(g, 'C', s, err) : dj_err_set(err, DJ_ENOMEM, "gc: out of memory");
+	free(s);
 	return rc;
 }

@@ -38,6 +38,8 @@ static void help(FILE *out)
 	        "  --hold D       wait D before the post-deletion check (default 30s)\n"
 	        "  --json         one JSON object with the statistics, orphan lists included\n"
 	        "  --list         also list the orphan paths in the text report\n"
+	        "  --scan-page N  rows per primary-key page of the reference scan (default 10000)\n"
+	        "  --list-chunk N listing records per work item (default 1000000)\n"
 	        "  --config FILE  datajoint.json to use\n\n"
 	        "exit codes: 0 done, 1 errors (deletion blocked by a scan error, or deletions\n"
 	        "            failed), 2 usage or configuration, 3 database or store unreachable\n");
@@ -49,6 +51,7 @@ typedef struct args {
 	const char *store, *config_file;
 	bool collect, json, list;
 	double grace_s, hold_s;
+	size_t scan_page, list_chunk;
 } args;
 
 /* "24h", "30m", "90s", "7d", "90" (seconds). */
@@ -108,6 +111,12 @@ static int parse_args(int argc, char **argv, args *a, bool *done)
 		else if (!strcmp(o, "--grace")) {
 			if ((rc = duration(o, argv[++i], &a->grace_s)))
 				return rc;
+		} else if (!strcmp(o, "--scan-page") || !strcmp(o, "--list-chunk")) {
+			char *end;
+			long long v = strtoll(argv[++i], &end, 10);
+			if (*end || end == argv[i] || v < 1 || v > 100000000)
+				return dj_cli_usage_error("gc", "%s takes a count, not '%s'", o, argv[i]);
+			*(!strcmp(o, "--scan-page") ? &a->scan_page : &a->list_chunk) = (size_t)v;
 		} else if (!strcmp(o, "--hold")) {
 			if ((rc = duration(o, argv[++i], &a->hold_s)))
 				return rc;
@@ -274,6 +283,8 @@ int dj_cmd_gc(int argc, char **argv)
 	g.collect = a.collect;
 	g.grace_s = a.grace_s;
 	g.hold_s = a.hold_s;
+	g.scan_page = a.scan_page;
+	g.list_chunk = a.list_chunk;
 	g.now = (int64_t)time(NULL);
 	g.connect = dj_cli_connect;
 	g.connect_arg = &c;
@@ -286,12 +297,41 @@ int dj_cmd_gc(int argc, char **argv)
 	o.stop = dj_signals_install();
 	dj_launch_prepare();
 
+	/* MPI up front: the LIST passes that follow a cut listing are agreed with dj_run_share */
+	int my_rank = 0, nranks = 1;
+	if (dj_run_rank(o.launched_size, &my_rank, &nranks, &err) < 0) {
+		fprintf(stderr, "djrun: gc: %s\n", err.msg);
+		rc = DJ_EXIT_FAILED;
+		goto out;
+	}
 	double t0 = mono();
 	/* every rank runs the three passes; rank 0 plans nothing once something failed */
 	g.pass = DJ_GC_LIST;
 	int rc1 = dj_run(&dj_gc_job, &g, &o, &t, &err);
 	g.stats.list_s = t.wall_s;
 	bool rank0 = t.rank == 0;
+	/* listings cut at --list-chunk records go on in further LIST passes; rank 0 decides and
+	 * every rank follows (dj_run is collective) */
+	for (;;) {
+		dj_buf more = DJ_BUF_INIT;
+		dj_err e2 = DJ_ERR_INIT;
+		bool again = rank0 && rc1 == 0 && !(o.stop && *o.stop) && dj_gc_list_pending(&g);
+		if (dj_buf_addc(&more, again ? 1 : 0) < 0 || dj_run_share(&more, &e2) < 0 ||
+		    more.len != 1) {
+			dj_buf_dispose(&more);
+			if (rank0 && rc1 == 0)
+				rc1 = DJ_ERROR, dj_err_set(&err, DJ_ERROR, "listing: %s", e2.msg);
+			break;
+		}
+		again = more.ptr[0] == 1;
+		dj_buf_dispose(&more);
+		if (!again)
+			break;
+		int rcn = dj_run(&dj_gc_job, &g, &o, &t, &err);
+		g.stats.list_s += t.wall_s;
+		if (rank0 && rcn < 0)
+			rc1 = rcn;
+	}
 	dj_err err1 = err;
 	if (rank0 && rc1 < 0) {
 		g.collect = false;

@@ -96,15 +96,30 @@ static int list_item(const char *key, uint64_t size, int64_t mtime, bool is_dir,
 
 /* ListObjectsV2 pages until done (or one page of at most max_keys when max_keys > 0); with a
  * delimiter "/" when `one_level`. */
+static int list_pages_after(dj_s3_store *s3, const char *prefix, const char *after, int max_keys,
+                            bool one_level, list_ctx *c, dj_err *err);
+
 static int list_pages(dj_s3_store *s3, const char *prefix, int max_keys, bool one_level,
                       list_ctx *c, dj_err *err)
 {
-	dj_buf full = DJ_BUF_INIT, token = DJ_BUF_INIT;
+	return list_pages_after(s3, prefix, NULL, max_keys, one_level, c, err);
+}
+
+/* As list_pages, keys after `after` only (S3 start-after; NULL = from the start). */
+static int list_pages_after(dj_s3_store *s3, const char *prefix, const char *after, int max_keys,
+                            bool one_level, list_ctx *c, dj_err *err)
+{
+	dj_buf full = DJ_BUF_INIT, token = DJ_BUF_INIT, start = DJ_BUF_INIT;
 	char mk[16];
 	bool more = true;
 	int rc = 0;
-	if (dj_buf_addf(&full, "%s%s%s", s3->location, *s3->location ? "/" : "", prefix) < 0)
+	if (dj_buf_addf(&full, "%s%s%s", s3->location, *s3->location ? "/" : "", prefix) < 0 ||
+	    (after && dj_buf_addf(&start, "%s%s%s", s3->location, *s3->location ? "/" : "",
+	                          after) < 0)) {
+		dj_buf_dispose(&full);
+		dj_buf_dispose(&start);
 		return nomem(err);
+	}
 	snprintf(mk, sizeof(mk), "%d", max_keys > 0 ? max_keys : 1000);
 	while (more && rc == 0) {
 		dj_http_req r;
@@ -117,6 +132,8 @@ static int list_pages(dj_s3_store *s3, const char *prefix, int max_keys, bool on
 		                                      token.len ? token.ptr : mk};
 		if (one_level)
 			r.query[r.nquery++] = (dj_http_param){"delimiter", "/"};
+		if (after && !token.len)
+			r.query[r.nquery++] = (dj_http_param){"start-after", start.ptr};
 		if ((rc = dj_http__run1(&s3->http, &r, "listing", err)) == 0 && !dj_http__ok(&r))
 			rc = dj_s3__http_error(s3, &r, "listing", prefix, err);
 		if (rc == 0) {
@@ -130,7 +147,16 @@ static int list_pages(dj_s3_store *s3, const char *prefix, int max_keys, bool on
 	}
 	dj_buf_dispose(&full);
 	dj_buf_dispose(&token);
+	dj_buf_dispose(&start);
 	return rc;
+}
+
+static int s3_list_after(dj_store *st, const char *prefix, const char *after, dj_store_list_fn fn,
+                         void *payload, dj_err *err)
+{
+	dj_s3_store *s3 = S3(st);
+	list_ctx c = {s3, fn, payload, *s3->location ? strlen(s3->location) + 1 : 0, 0};
+	return list_pages_after(s3, prefix, after, 0, false, &c, err);
 }
 
 static int s3_list(dj_store *st, const char *prefix, dj_store_list_fn fn, void *payload,
@@ -718,4 +744,5 @@ const dj_store_ops dj_store_s3_ops = {
     .writer_abort = s3_writer_abort,
     .list_dir = s3_list_dir,
     .copy_many = s3_copy_many,
+    .list_after = s3_list_after,
 };

@@ -388,3 +388,33 @@ int dj_store_copy(dj_store *st, const char *from, const char *to, unsigned flags
 		           to, result == DJ_ENOTFOUND ? "not found" : "already exists");
 	return rc < 0 ? rc : result;
 }
+
+typedef struct after_ctx {
+	const char *after;
+	dj_store_list_fn fn;
+	void *payload;
+} after_ctx;
+
+static int skip_to_after(const dj_store_entry *e, void *payload)
+{
+	after_ctx *c = payload;
+	return strcmp(e->key, c->after) <= 0 ? 0 : c->fn(e, c->payload);
+}
+
+int dj_store_list_after(dj_store *st, const char *prefix, const char *after, dj_store_list_fn fn,
+                        void *payload, dj_err *err)
+{
+	after_ctx c = {after, fn, payload};
+	int rc;
+	if (!after || !*after)
+		return dj_store_list(st, prefix, fn, payload, err);
+	if ((rc = check_path(st, after, false, err)) < 0)
+		return rc;
+	if (!st->ops->list_after)
+		return dj_store_list(st, prefix, skip_to_after, &c, err);
+	if ((rc = check_path(st, prefix, true, err)) < 0)
+		return rc;
+	if (!fn)
+		return dj_err_set(err, DJ_EUSAGE, "store '%s': list without a callback", st->name);
+	return st->ops->list_after(st, prefix, after, fn, payload, err);
+}

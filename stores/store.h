@@ -151,6 +151,9 @@ struct dj_store_ops {
 	/* optional: dj_store_copy_many (keys checked, n > 0, results pre-set to 0) */
 	int (*copy_many)(dj_store *st, const char *const *from, const char *const *to, size_t n,
 	                 unsigned flags, int *results, dj_err *err);
+	/* optional: dj_store_list_after (NULL: the wrapper lists and skips) */
+	int (*list_after)(dj_store *st, const char *prefix, const char *after, dj_store_list_fn fn,
+	                  void *payload, dj_err *err);
 };
 
 /* The first member of every backend's own struct (e.g. `struct file_store { dj_store base; …}`). */
@@ -309,5 +312,13 @@ void dj_store_writer_dispose(dj_store_writer *w);
 int dj_store_copy_many(dj_store *st, const char *const *from, const char *const *to, size_t n,
                        unsigned flags, int *results, dj_err *err);
 int dj_store_copy(dj_store *st, const char *from, const char *to, unsigned flags, dj_err *err);
+
+/*
+ * dj_store_list restricted to keys after `after` in byte order (a key, not a prefix; NULL or ""
+ * = from the start), to resume a listing that stopped at `after`: s3 sends it as start-after;
+ * backends without the slot list from the start and skip (correct, not cheaper).
+ */
+int dj_store_list_after(dj_store *st, const char *prefix, const char *after, dj_store_list_fn fn,
+                        void *payload, dj_err *err);
 
 #endif

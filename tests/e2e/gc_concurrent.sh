@@ -5,7 +5,9 @@
 # on a file store (gc in one process) and on the S3 server (mpirun -n 2). Afterwards every row
 # the writer left must read back: `djrun fetch` decodes every row, and every object's bytes hash
 # to the row's metadata. gc must really have deleted objects meanwhile (not a vacuous pass).
-# MariaDB only (the writer drives the mariadb client).
+# MariaDB by default; DJ_GC_BACKEND=postgresql runs the file-store round on PostgreSQL instead
+# (tests/e2e/gc_concurrent_postgres.sh; the writer then drives psql). The writer's SQL client runs
+# in autocommit mode on both.
 set -uo pipefail
 : "${DJRUN:?}" "${MPIEXEC:?}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,13 +20,35 @@ secs=${DJ_GC_WRITER_SECONDS:-60}
 schema=djt_$$_gcw
 trap 'my -e "DROP DATABASE IF EXISTS $schema" 2>/dev/null; cleanup' EXIT
 
-if ! need DJ_TEST_MYSQL_HOST; then [ $fails -eq 0 ] && exit 77; exit 1; fi
-export DJ_HOST=$DJ_TEST_MYSQL_HOST:$DJ_TEST_MYSQL_PORT DJ_USER=$DJ_TEST_MYSQL_USER DJ_PASS=$DJ_TEST_MYSQL_PASS
+backend=${DJ_GC_BACKEND:-mysql}
+if [ "$backend" = postgresql ]; then
+	trap 'pg -c "DROP SCHEMA IF EXISTS $schema CASCADE" 2>/dev/null; cleanup' EXIT
+	if ! need DJ_TEST_PG_HOST; then [ $fails -eq 0 ] && exit 77; exit 1; fi
+	export DJ_BACKEND=postgresql DJ_HOST=$DJ_TEST_PG_HOST DJ_PORT=$DJ_TEST_PG_PORT \
+		DJ_USER=$DJ_TEST_PG_USER DJ_PASS=$DJ_TEST_PG_PASS DJ_DATABASE_NAME=${DJ_TEST_PG_DB:-postgres}
+	export GC_WRITER_DB=postgresql
+	rows_sql() { pg -A -t -F "$(printf '\t')" -c "SELECT id, data->>'hash', data->>'path' FROM $schema.item ORDER BY id"; }
+	make_table() {
+		pg -c "DROP SCHEMA IF EXISTS $schema CASCADE" -c "CREATE SCHEMA $schema" \
+			-c "CREATE TABLE $schema.item (id integer NOT NULL, data jsonb NOT NULL, PRIMARY KEY (id))" \
+			-c "COMMENT ON TABLE $schema.item IS 'gc writer test'" \
+			-c "COMMENT ON COLUMN $schema.item.id IS ':int32:'" \
+			-c "COMMENT ON COLUMN $schema.item.data IS ':<hash@main>:payload'"
+	}
+else
+	if ! need DJ_TEST_MYSQL_HOST; then [ $fails -eq 0 ] && exit 77; exit 1; fi
+	export DJ_HOST=$DJ_TEST_MYSQL_HOST:$DJ_TEST_MYSQL_PORT DJ_USER=$DJ_TEST_MYSQL_USER DJ_PASS=$DJ_TEST_MYSQL_PASS
+	rows_sql() { my -B -N -e "SELECT id, JSON_UNQUOTE(JSON_EXTRACT(data,'$.hash')), JSON_UNQUOTE(JSON_EXTRACT(data,'$.path')) FROM $schema.item ORDER BY id"; }
+	make_table() {
+		my -e "DROP DATABASE IF EXISTS $schema; CREATE DATABASE $schema;
+			CREATE TABLE $schema.item (id int NOT NULL, data json NOT NULL COMMENT ':<hash@main>:payload', PRIMARY KEY (id)) COMMENT 'gc writer test'"
+	}
+fi
 
 # verify KIND: every live row decodes and its object hashes to its metadata
 readback() { # NAME CONFIG EXPECTED(ids hashes)
 	local name=$1 cfg=$2 want=$3
-	my -B -N -e "SELECT id, JSON_UNQUOTE(JSON_EXTRACT(data,'$.hash')), JSON_UNQUOTE(JSON_EXTRACT(data,'$.path')) FROM $schema.item ORDER BY id" >rows.txt
+	rows_sql >rows.txt
 	check "$name: the table holds exactly the rows the writer left" \
 		'diff <(cut -f1,2 rows.txt | tr "\t" " ") "$want" >/dev/null'
 	"$DJRUN" fetch "$schema.Item" --config "$cfg" >fetched.jsonl 2>err; rc=$?
@@ -56,8 +80,7 @@ PY
 
 round() { # NAME CONFIG RANKS WRITER-ARGS...
 	local name=$1 cfg=$2 n=$3; shift 3
-	my -e "DROP DATABASE IF EXISTS $schema; CREATE DATABASE $schema;
-		CREATE TABLE $schema.item (id int NOT NULL, data json NOT NULL COMMENT ':<hash@main>:payload', PRIMARY KEY (id)) COMMENT 'gc writer test'"
+	make_table
 	python3 "$here/gc_writer.py" "$@" "$schema" "$secs" want.txt >writer.out 2>&1 &
 	local wpid=$! runs=0 failed=0 deleted=0 restored=0 kept=0
 	sleep 2
@@ -83,9 +106,9 @@ round() { # NAME CONFIG RANKS WRITER-ARGS...
 
 mkdir -p "$tmp/file"
 printf '{"stores": {"default": "main", "main": {"protocol": "file", "location": "%s"}}}\n' "$tmp/file" >"$tmp/file.json"
-round file "$tmp/file.json" 1 file "$tmp/file"
+round file "$tmp/file.json" "${DJ_GC_FILE_RANKS:-1}" file "$tmp/file"
 
-if need DJ_TEST_S3_ENDPOINT; then
+if [ "$backend" = mysql ] && need DJ_TEST_S3_ENDPOINT; then
 	loc=gcw-$$-$RANDOM
 	python3 - "$tmp/s3.json" "$loc" <<'PY'
 import json, os, sys

@@ -32,13 +32,14 @@ stores() { # NAME main.tar.gz deep.tar.gz
 	sed "s|\${STORE_ROOT}|$root|g" "$F/datajoint.json" >"$root/datajoint.json"
 }
 
-# compare GOT.json EXPECTED.json STORE: the library's keys equal, schema names renamed
+# compare GOT.json EXPECTED.json STORE [KEY-PREFIX]: the library's keys (those starting with
+# KEY-PREFIX) equal, schema names renamed
 compare() {
-	python3 - "$@" "$ephys" <<'PY'
+	python3 - "$1" "$2" "$3" "$ephys" "${4:-}" <<'PY'
 import json, sys
 got = json.load(open(sys.argv[1]))
 exp = json.loads(open(sys.argv[2]).read().replace("fx_ephys", sys.argv[4]))["gc"][sys.argv[3]]
-bad = [k for k in exp if got.get(k) != exp[k]]
+bad = [k for k in exp if k.startswith(sys.argv[5]) and got.get(k) != exp[k]]
 for k in bad:
     print("  %s: got %r expected %r" % (k, got.get(k), exp[k]), file=sys.stderr)
 sys.exit(1 if bad else 0)
@@ -75,6 +76,9 @@ fixture_checks() { # NAME DUMP-RESTORE-DONE EXPECTED MAIN DEEP
 		check "$name -n $n: main: exactly the library's statistics and orphans" 'compare dry.json "$exp" main'
 		gc "$n" "$lab" "$ephys" --config "$cfg" --store deep --grace 0s --json >deep.json 2>err
 		check "$name -n $n: deep (subfolding 2,2): exactly the library's orphans" 'compare deep.json "$exp" deep'
+		# listings cut every 2 records go on in continuation shards: the same answer
+		gc "$n" "$lab" "$ephys" --config "$cfg" --store deep --grace 0s --json --list-chunk 2 --scan-page 3 >deep2.json 2>err
+		check "$name -n $n: deep, listing in chunks of 2, references in pages of 3: the same orphans" 'compare deep2.json "$exp" deep'
 		inventory "$root/main" >before.txt
 		inventory "$root/deep" >before-deep.txt
 		# the default grace period (24 h) keeps objects written now
@@ -174,6 +178,11 @@ PY
 				'[ $rc -eq 1 ] && grep -q "refusing to delete" err && [ "$("$DJRUN" store ls main --config "$tmp/s3.json" | wc -l)" -eq "$(wc -l <s3files.txt)" ]'
 			gc 4 "$lab" "$ephys" --config "$tmp/s3.json" --grace 0s --json >s3dry.json 2>err; rc=$?
 			check "s3 -n 4: exactly the library's statistics and orphans" '[ $rc -eq 0 ] && compare s3dry.json "$F/expected.json" main'
+			gc 2 "$lab" "$ephys" --config "$tmp/s3.json" --grace 0s --json --list-chunk 3 >s3chunk.json 2>err; rc=$?
+			# (hash section only: s3rver lists a folder before a same-named file such as its
+			# .manifest.json, not in S3's byte order, so start-after cannot resume it exactly)
+			check "s3 -n 2: listing in chunks of 3 (start-after continuations): the same hash statistics and orphans" \
+				'[ $rc -eq 0 ] && compare s3chunk.json "$F/expected.json" main hash_ && compare s3chunk.json "$F/expected.json" main orphaned_hash'
 			gc 4 "$lab" "$ephys" --config "$tmp/s3.json" --collect --grace 0s --hold 0s --json >s3col.json 2>err; rc=$?
 			"$DJRUN" store ls main --config "$tmp/s3.json" | LC_ALL=C sort >s3after.txt
 			python3 - s3files.txt s3after.txt s3col.json <<'PY' ; rc2=$?

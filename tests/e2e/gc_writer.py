@@ -4,7 +4,8 @@ For DURATION seconds: pick content (half new, half from a small pool, so that ma
 dedup hits on objects that already exist and may be orphaned), find whether its hash object
 exists, upload it only when it does not (the library's rule), then INSERT a row naming it;
 every fifth step deletes an earlier row instead (making orphans for gc to find). SQL goes
-through one long-lived `mariadb` client (autocommit). At the end: writes the ids it expects to
+through one long-lived `mariadb` client (autocommit), or `psql` when GC_WRITER_DB=postgresql;
+each INSERT is waited for, as the library's insert returns once its row is committed. At the end: writes the ids it expects to
 read back (inserted, not deleted), one "id hash" a line, and how many inserts were dedup hits.
 
 usage: gc_writer.py file ROOT | s3 ENDPOINT BUCKET LOCATION KEY SECRET  then  SCHEMA SECONDS OUT
@@ -49,10 +50,20 @@ def upload(path, data):
 
 
 e = os.environ
-sql = subprocess.Popen(["mariadb", "--no-defaults", "-h", e["DJ_TEST_MYSQL_HOST"], "-P",
-                        e["DJ_TEST_MYSQL_PORT"], "-u", e["DJ_TEST_MYSQL_USER"], "-B", "-N"],
-                       stdin=subprocess.PIPE, env=dict(e, MYSQL_PWD=e["DJ_TEST_MYSQL_PASS"]),
-                       text=True)
+if e.get("GC_WRITER_DB") == "postgresql":
+    q = '"'
+    sql = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", e["DJ_TEST_PG_HOST"],
+                            "-p", e["DJ_TEST_PG_PORT"], "-U", e["DJ_TEST_PG_USER"],
+                            "-d", e.get("DJ_TEST_PG_DB") or "postgres"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           env=dict(e, PGPASSWORD=e["DJ_TEST_PG_PASS"]), text=True)
+else:
+    q = "`"
+    sql = subprocess.Popen(["mariadb", "--no-defaults", "-h", e["DJ_TEST_MYSQL_HOST"], "-P",
+                            e["DJ_TEST_MYSQL_PORT"], "-u", e["DJ_TEST_MYSQL_USER"], "-B", "-N", "--unbuffered"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           env=dict(e, MYSQL_PWD=e["DJ_TEST_MYSQL_PASS"]), text=True)
+table = "%s%s%s.%sitem%s" % (q, schema, q, q, q)
 pool = [("pool-%d " % i).encode() * 50 for i in range(12)]
 live, hits, nid = {}, 0, 0
 rnd = random.Random(7)
@@ -61,7 +72,7 @@ while time.time() < end:
     if live and rnd.random() < 0.2:
         victim = rnd.choice(sorted(live))
         del live[victim]
-        sql.stdin.write("DELETE FROM `%s`.`item` WHERE id=%d;\n" % (schema, victim))
+        sql.stdin.write("DELETE FROM %s WHERE id=%d;\n" % (table, victim))
         sql.stdin.flush()
         continue
     data = rnd.choice(pool) if rnd.random() < 0.5 else os.urandom(64 + rnd.randrange(400))
@@ -73,8 +84,15 @@ while time.time() < end:
         upload(path, data)
     nid += 1
     meta = {"hash": h, "path": path, "schema": schema, "store": "main", "size": len(data)}
-    sql.stdin.write("INSERT INTO `%s`.`item` VALUES (%d, '%s');\n" % (schema, nid, json.dumps(meta)))
+    # as the library's insert returns only once the row is committed, wait for the server's
+    # answer: a queue of statements in the pipe would stretch the gap between finding the
+    # object and its row without bound (gc's one assumption, jobs/gc.h)
+    sql.stdin.write("INSERT INTO %s VALUES (%d, '%s');\nSELECT %d;\n" % (table, nid, json.dumps(meta), nid))
     sql.stdin.flush()
+    while True:
+        line = sql.stdout.readline()
+        if not line or line.strip() == str(nid):
+            break
     live[nid] = h
     time.sleep(0.005)
 sql.stdin.close()

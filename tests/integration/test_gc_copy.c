@@ -1,5 +1,7 @@
 /*
- * dj_store_copy_many, the server-side copy gc moves objects aside with: a file store in a
+ * The store operations gc adds: dj_store_list_after (a listing resumed after a key: S3
+ * start-after; the file store lists and skips) and dj_store_copy_many, the server-side copy gc
+ * moves objects aside with: a file store in a
  * temporary directory, and the real S3 server (s3rver, DJ_TEST_S3_*: CopyObject signed with
  * SigV4). Results per key (copied, source missing, target present with DJ_STORE_IF_ABSENT), the
  * copied bytes, keys with '=' and spaces as schema sections have them, and replacement without
@@ -170,12 +172,45 @@ static void copies(void **state)
 	assert_int_equal(dj_store_remove_many(f->st, all, n, &err), 0);
 }
 
+static int collect(const dj_store_entry *e, void *payload)
+{
+	dj_buf *b = payload;
+	return dj_buf_addf(b, "%s;", e->key);
+}
+
+static void list_after(void **state)
+{
+	fx *f = *state;
+	dj_err err = DJ_ERR_INIT;
+	dj_buf got = DJ_BUF_INIT;
+	const char *keys[] = {"s/a/1", "s/a/2", "s/a/3", "s/b/1", "s/b=2/x", "t/1"};
+	for (size_t i = 0; i < 6; i++)
+		put(f->st, keys[i], "x");
+	assert_int_equal(dj_store_list_after(f->st, "s/", "s/a/2", collect, &got, &err), 0);
+	assert_string_equal(got.ptr, "s/a/3;s/b/1;s/b=2/x;");
+	dj_buf_reset(&got);
+	assert_int_equal(dj_store_list_after(f->st, "s/", "s/b=2/x", collect, &got, &err), 0);
+	assert_string_equal(got.ptr, "");
+	assert_int_equal(dj_store_list_after(f->st, "s/", NULL, collect, &got, &err), 0);
+	assert_string_equal(got.ptr, "s/a/1;s/a/2;s/a/3;s/b/1;s/b=2/x;");
+	dj_buf_reset(&got);
+	/* an `after` before the prefix lists the whole prefix */
+	assert_int_equal(dj_store_list_after(f->st, "s/b", "a", collect, &got, &err), 0);
+	assert_string_equal(got.ptr, "s/b/1;s/b=2/x;");
+	assert_int_equal(dj_store_remove_many(f->st, keys, 6, &err), 0);
+	dj_buf_dispose(&got);
+}
+
 int main(void)
 {
-	const struct CMUnitTest file_tests[] = {cmocka_unit_test_setup_teardown(copies, setup_file,
-	                                                                        teardown)};
-	const struct CMUnitTest s3_tests[] = {cmocka_unit_test_setup_teardown(copies, setup_s3,
-	                                                                      teardown)};
+	const struct CMUnitTest file_tests[] = {
+		cmocka_unit_test_setup_teardown(copies, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(list_after, setup_file, teardown),
+	};
+	const struct CMUnitTest s3_tests[] = {
+		cmocka_unit_test_setup_teardown(copies, setup_s3, teardown),
+		cmocka_unit_test_setup_teardown(list_after, setup_s3, teardown),
+	};
 	int rc = cmocka_run_group_tests_name("gc-copy-file", file_tests, NULL, NULL);
 	if (env("DJ_TEST_S3_ENDPOINT") && env("DJ_TEST_S3_ACCESS_KEY") &&
 	    env("DJ_TEST_S3_SECRET_KEY") && env("DJ_TEST_S3_BUCKET")) {
