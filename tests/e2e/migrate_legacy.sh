@@ -308,8 +308,10 @@ for k in 1 2 3; do
 done
 "$DJRUN" migrate status $G --config gcfg.json >gstatus 2>&1; rc=$?
 check "status after the kills" "[ $rc -eq 0 ] && grep -Eq 'in flight|swapped|not started' gstatus || { cat gstatus >&2; false; }"
+# (the third kill lands in verify or swap; a fast machine may finish the swap first: the killed
+# run then verified every row itself, since nothing is swapped before that)
 mpi -n 4 "$DJRUN" migrate legacy-external $G --execute --json --item-rows 8 --config gcfg.json >gen.json 2>gen.err; rc=$?
-check "resumed run: exit 0, every value verified, swapped" "[ $rc -eq 0 ] && python3 -c 'import json; j=json.load(open(\"gen.json\")); assert j[\"rows_verified\"]==$values and j[\"rows_bad\"]==0 and (j[\"swapped\"] or j[\"end\"].startswith(\"already\")), j' || { cat gen.json gen.err >&2; false; }"
+check "resumed run: exit 0, every value verified, swapped" "[ $rc -eq 0 ] && python3 -c 'import json; j=json.load(open(\"gen.json\")); assert j[\"rows_bad\"]==0 and ((j[\"rows_verified\"]==$values and j[\"swapped\"]) or j[\"end\"].startswith(\"already swapped\")), j' || { cat gen.json gen.err >&2; false; }"
 check "no temporary files left in the store" "[ -z \"\$(find gen -name '*.tmp*' -o -name '.*' -type f)\" ]"
 rm -rf dl_gen
 "$DJRUN" fetch $G.Rec --config gcfg.json --download dl_gen >gen_after.jsonl 2>err
